@@ -1,0 +1,44 @@
+"""The bridge's exceptions and its exit codes (the one place that lists them)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    """Process exit codes; the CLI is the only place that turns outcomes into these."""
+
+    OK = 0
+    USAGE = 2
+    REJECTED_RECORDS = 65
+    PLUGIN_FAILED = 70
+    THRESHOLD_FAILED = 99
+    INTERRUPTED = 130
+
+
+class BridgeError(Exception):
+    """Base class of every error the bridge raises on purpose."""
+
+    exit_status = ExitStatus.USAGE
+
+
+class ConfigError(BridgeError):
+    """A bad configuration value, file, option or plugin selection."""
+
+
+class SourceError(BridgeError):
+    """The input cannot be opened or read (missing file, corrupt gzip, ...)."""
+
+    exit_status = ExitStatus.REJECTED_RECORDS
+
+
+class PluginFailed(BridgeError):
+    """A plugin raised while the policy is ``fail``."""
+
+    exit_status = ExitStatus.PLUGIN_FAILED
+
+
+class TooManyErrors(BridgeError):
+    """``--max-errors`` was reached."""
+
+    exit_status = ExitStatus.REJECTED_RECORDS

@@ -1,0 +1,115 @@
+"""The MCP messages: the public contract between the bridge and its plugins.
+
+Every message is a ``{"type": ..., "data": ...}`` envelope:
+
+========== ====================== =========================
+``type``   ``data`` model          made from
+========== ====================== =========================
+``metric`` :class:`Metric`         a k6 ``Metric`` record
+``point``  :class:`Point`          a k6 ``Point`` record
+========== ====================== =========================
+
+The data models accept two shapes: the flat MCP shape they serialise to (so a
+``jsonl`` file can be read back with :data:`MESSAGE_ADAPTER`) and k6's own record
+shape, where most fields sit one level down under ``data``. The second is what
+lets the decoder validate a k6 line straight into a message in one pydantic call
+(see ``decoder.py``).
+
+Models are strict about what k6 guarantees (types, required fields, a time zone on
+every timestamp) and ignore fields a newer k6 may add. Timestamps keep microsecond
+precision (k6 writes nanoseconds; pydantic truncates to microseconds). Infinite
+values, which k6 writes as bare ``+Inf``/``-Inf``, serialise as the strings
+``"Infinity"``/``"-Infinity"`` and are accepted back.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AliasChoices,
+    AliasPath,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+)
+
+MetricType = Literal["counter", "gauge", "rate", "trend"]
+ValueKind = Literal["default", "time", "data"]
+Tags = dict[str, str]
+
+
+def _k6_field(name: str, *, default: Any = ...) -> Any:
+    """A field read from ``data.<name>`` in a k6 record, or ``<name>`` in an MCP message."""
+    alias = AliasChoices(AliasPath("data", name), name)
+    return Field(default, validation_alias=alias)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, ser_json_inf_nan="strings")
+
+
+class ThresholdSpec(_Model):
+    """A threshold in k6's object form: ``{threshold, abortOnFail, delayAbortEval}``."""
+
+    threshold: str
+    abort_on_fail: bool = Field(
+        False, validation_alias=AliasChoices("abortOnFail", "abort_on_fail")
+    )
+    delay_abort_eval: str | None = Field(
+        None, validation_alias=AliasChoices("delayAbortEval", "delay_abort_eval")
+    )
+
+
+class Submetric(_Model):
+    """A submetric k6 registered before the run, e.g. ``http_req_duration{status:200}``."""
+
+    name: str
+    suffix: str
+    tags: Tags | None = None
+
+
+class Metric(_Model):
+    """A metric's definition. k6 sends it once, just before the metric's first point."""
+
+    name: str = _k6_field("name")
+    type: MetricType = _k6_field("type")
+    contains: ValueKind = _k6_field("contains")
+    thresholds: list[str | ThresholdSpec] = _k6_field("thresholds", default=[])
+    submetrics: list[Submetric] | None = _k6_field("submetrics", default=None)
+
+
+class Point(_Model):
+    """One sample: ``metric`` is always the parent metric's name, never a submetric's."""
+
+    metric: str
+    time: AwareDatetime = _k6_field("time")
+    value: float = _k6_field("value")
+    tags: Tags | None = _k6_field("tags", default=None)
+    metadata: Tags | None = _k6_field("metadata", default=None)
+
+
+class MetricMessage(_Model):
+    type: Literal["metric"] = "metric"
+    data: Metric
+
+
+class PointMessage(_Model):
+    type: Literal["point"] = "point"
+    data: Point
+
+
+Message = Annotated[Union[MetricMessage, PointMessage], Field(discriminator="type")]
+"""Any MCP message; discriminated on ``type``."""
+
+MESSAGE_ADAPTER: TypeAdapter[MetricMessage | PointMessage] = TypeAdapter(Message)
+"""Validates MCP messages, e.g. one line of the ``jsonl`` plugin's output."""
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of an MCP message, for tools outside Python."""
+    schema = MESSAGE_ADAPTER.json_schema(mode="serialization")
+    schema["title"] = "k6mcp-bridge MCP message"
+    return schema
