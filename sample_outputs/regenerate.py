@@ -37,6 +37,16 @@ def _run_k6(extra_args: list[str], base_url: str) -> bytes:
     return proc.stdout
 
 
+def _report_splits(stdout: bytes) -> None:
+    """Say how many JSON records the progress lines cut in two (the point of that capture)."""
+    lines = stdout.decode("utf-8").splitlines()
+    progress = sum(line.startswith("running (") for line in lines)
+    split = sum(line.startswith("{") and not line.endswith("}") for line in lines)
+    print(f"{STDOUT_RUN}: {progress} progress lines, {split} JSON records split by them")
+    if not split:
+        print("warning: no split record this time; run again to get one", file=sys.stderr)
+
+
 def main() -> None:
     with k6lab.serve() as base_url:
         _run_k6(
@@ -54,6 +64,7 @@ def main() -> None:
         # One slow VU for ~4 s: a few JSON flushes with progress lines in between.
         stdout = _run_k6(["--vus", "1", "--duration", "4s", "--out", "json=-"], base_url)
         (HERE / STDOUT_RUN).write_bytes(stdout)
+        _report_splits(stdout)
 
     for name in [*FILE_RUN, STDOUT_RUN]:
         size = (HERE / name).stat().st_size

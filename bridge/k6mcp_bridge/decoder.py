@@ -104,9 +104,11 @@ class JsonDecoder:
         self._on_reject = on_reject
         self._pending: _Fragment | None = None
 
-    def decode(self, lines: list[bytes]) -> list[Decoded]:
-        """The messages in ``lines``; console lines and rejections go to the callbacks."""
-        out: list[Decoded] = []
+    def decode(self, lines: list[bytes], out: list[Decoded]) -> None:
+        """Append the messages in ``lines`` to ``out``; other lines go to the callbacks.
+
+        ``out`` keeps what was decoded even when a callback raises part way.
+        """
         append = out.append
         validate = validate_k6_record
         lineno = self.lineno
@@ -118,20 +120,20 @@ class JsonDecoder:
                     continue
                 except ValidationError:
                     pass
+            self.lineno = lineno  # exact even if a callback raises in the slow path
             message = self._slow(line, lineno)
             if message is not None:
                 append(message)
         self.lineno = lineno
-        return out
 
-    def finish(self, tail: bytes | None) -> list[Decoded]:
+    def finish(self, tail: bytes | None, out: list[Decoded]) -> None:
         """Decode a last line that had no newline, then report a record left unfinished."""
-        out = self.decode([tail]) if tail is not None else []
+        if tail is not None:
+            self.decode([tail], out)
         if self._pending is not None:
             fragment, self._pending = self._pending, None
             reason = "the record is incomplete: the input ended before its end"
             self._on_reject(Rejection(fragment.lineno, None, reason, (fragment.raw,)))
-        return out
 
     def _slow(self, line: bytes, lineno: int) -> Decoded | None:
         if isinstance(line, Overlong):

@@ -104,7 +104,9 @@ class PointMessage(_Model):
 Message = Annotated[Union[MetricMessage, PointMessage], Field(discriminator="type")]
 """Any MCP message; discriminated on ``type``."""
 
-MESSAGE_ADAPTER: TypeAdapter[MetricMessage | PointMessage] = TypeAdapter(Message)
+MESSAGE_ADAPTER: TypeAdapter[MetricMessage | PointMessage] = TypeAdapter(
+    Message, config=_Model.model_config
+)
 """Validates MCP messages, e.g. one line of the ``jsonl`` plugin's output."""
 
 

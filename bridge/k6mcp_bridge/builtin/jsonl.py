@@ -1,0 +1,46 @@
+"""``jsonl``: every MCP message as one JSON line, to a file or stdout."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import BinaryIO
+
+from pydantic import BaseModel, ConfigDict
+
+from ..messages import MESSAGE_ADAPTER, MetricMessage, PointMessage
+from ..plugin import Plugin, RunInfo, RunResult
+
+
+class JsonlConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = "-"
+    """Where to write; ``-`` is stdout."""
+
+
+class JsonlPlugin(Plugin):
+    name = "jsonl"
+    description = "Writes every MCP message as a JSON line (option path, default stdout)"
+    Config = JsonlConfig
+    config: JsonlConfig
+
+    _out: BinaryIO | None = None
+
+    def start(self, run_info: RunInfo) -> None:
+        path = self.config.path
+        self._out = sys.stdout.buffer if path == "-" else open(path, "wb")  # noqa: SIM115
+
+    def process_batch(self, messages: Sequence[MetricMessage | PointMessage]) -> None:
+        assert self._out is not None
+        dump = MESSAGE_ADAPTER.dump_json
+        self._out.write(b"".join([dump(message) + b"\n" for message in messages]))
+        self._out.flush()  # a reader downstream (jq, tail -f) sees each batch at once
+
+    def finish(self, result: RunResult) -> None:
+        if self._out is None:
+            return
+        if self._out is sys.stdout.buffer:
+            self._out.flush()
+        else:
+            self._out.close()

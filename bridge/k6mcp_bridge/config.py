@@ -1,0 +1,147 @@
+"""Settings from one ``.ini`` file, then ``K6MCP_BRIDGE_*`` variables, then flags.
+
+Later layers win. Every key is validated; an error names where the bad value came
+from (file and section, variable, or flag). The bridge runs with no file at all.
+"""
+
+from __future__ import annotations
+
+import configparser
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+from .registry import Option
+
+ENV_PREFIX = "K6MCP_BRIDGE_"
+ENV_CONFIG = ENV_PREFIX + "CONFIG"
+ENV_LOAD_PLUGINS = ENV_PREFIX + "LOAD_PLUGINS"
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Settings(BaseModel):
+    """Every setting of a run, with its default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    passthrough: bool = True
+    """Copy k6's console lines (banner, progress, summary) to stderr."""
+    dead_letter: Path | None = None
+    """Write every rejected line here, byte for byte."""
+    max_errors: int | None = Field(None, ge=1)
+    """Stop after this many rejected lines."""
+    plugin_errors: Literal["disable", "fail"] = "disable"
+    """What a plugin's exception does: disable that plugin, or fail the run (exit 70)."""
+    batch_size: int = Field(1000, ge=1)
+    """Deliver a batch once it holds this many messages..."""
+    batch_wait: float = Field(0.1, gt=0)
+    """...or once its first message has waited this many seconds."""
+    log_level: LogLevel = "INFO"
+    plugins: list[str] = Field(default_factory=lambda: ["summary"])
+    """The enabled plugins."""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("plugins", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+
+# (section, key) in the file → setting name
+_OWN_SECTION = {("logging", "level"): "log_level", ("plugins", "enabled"): "plugins"}
+_FILE_KEYS = {
+    ("bridge", name): name for name in Settings.model_fields if name not in _OWN_SECTION.values()
+} | _OWN_SECTION
+
+
+@dataclass
+class Layered:
+    """Raw values with their origins, before validation."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)
+    plugin_options: dict[str, dict[str, Option]] = field(default_factory=dict)
+
+    def set(self, name: str, value: Any, origin: str) -> None:
+        self.values[name] = value
+        self.origins[name] = origin
+
+    def set_option(self, plugin: str, key: str, value: str, origin: str) -> None:
+        self.plugin_options.setdefault(plugin, {})[key] = Option(value, origin)
+
+
+def read_file(path: Path, layers: Layered) -> None:
+    """Add the settings of one ``.ini`` file."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with path.open(encoding="utf-8") as stream:
+            parser.read_file(stream)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not a valid .ini file: {exc}") from exc
+    for section in parser.sections():
+        if section.startswith("plugin."):
+            plugin = section.removeprefix("plugin.")
+            for key, value in parser.items(section):
+                layers.set_option(plugin, key, value, f"{path} [{section}] {key}")
+            continue
+        if section not in {s for s, _ in _FILE_KEYS}:
+            raise ConfigError(
+                f"{path}: unknown section [{section}] "
+                "(known: [bridge], [logging], [plugins], [plugin.NAME])"
+            )
+        for key, value in parser.items(section):
+            name = _FILE_KEYS.get((section, key))
+            if name is None:
+                known = ", ".join(k for s, k in _FILE_KEYS if s == section)
+                raise ConfigError(f"{path}: unknown key {key!r} in [{section}] (known: {known})")
+            layers.set(name, value, f"{path} [{section}] {key}")
+
+
+def read_env(env: Mapping[str, str], layers: Layered) -> None:
+    """Add ``K6MCP_BRIDGE_<SETTING>`` variables."""
+    for var, value in env.items():
+        if not var.startswith(ENV_PREFIX) or var in (ENV_CONFIG, ENV_LOAD_PLUGINS):
+            continue
+        name = var.removeprefix(ENV_PREFIX).lower()
+        if name not in Settings.model_fields:
+            raise ConfigError(f"unknown environment variable {var}")
+        layers.set(name, value, f"environment variable {var}")
+
+
+def validate(layers: Layered) -> Settings:
+    """The validated settings; an error names each bad value's origin."""
+    try:
+        return Settings.model_validate(layers.values)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            name = str(error["loc"][0])
+            origin = layers.origins.get(name, "?")
+            problems.append(f"bad value for {name} ({origin}): {error['msg']}")
+        raise ConfigError("\n".join(problems)) from None
+
+
+def load_only(env: Mapping[str, str]) -> frozenset[str] | None:
+    """The plugins ``K6MCP_BRIDGE_LOAD_PLUGINS`` allows to load (``None``: all)."""
+    if ENV_LOAD_PLUGINS not in env:
+        return None
+    return frozenset(n.strip() for n in env[ENV_LOAD_PLUGINS].split(",") if n.strip())
+
+
+def config_path(flag: Path | None, env: Mapping[str, str]) -> Path | None:
+    if flag is not None:
+        return flag
+    value = env.get(ENV_CONFIG)
+    return Path(value) if value else None

@@ -1,0 +1,153 @@
+"""Read a source, decode it, and deliver batches of messages to the plugins.
+
+The pipeline owns counting, batching (by size and by time), error accounting,
+the dead-letter file, and plugin isolation: a plugin that raises is reported by
+name with the position of the message, then disabled (or the run fails, by policy),
+while the others keep receiving everything.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import BinaryIO
+
+from . import __version__
+from .config import Settings
+from .decoder import JsonDecoder, Rejection
+from .errors import BridgeError, PluginFailed, TooManyErrors
+from .lines import LineSplitter
+from .messages import MetricMessage, PointMessage
+from .plugin import MessageFailed, Plugin, RunInfo, RunResult, Stats, Status
+from .source import Source
+
+log = logging.getLogger("k6mcp_bridge")
+input_log = logging.getLogger("k6mcp_bridge.input")
+
+
+class Pipeline:
+    """One run: a source through the decoder into the plugins."""
+
+    def __init__(
+        self,
+        plugins: Sequence[Plugin],
+        settings: Settings,
+        console: BinaryIO | None = None,
+        dead_letter: BinaryIO | None = None,
+    ) -> None:
+        self.settings = settings
+        self.stats = Stats()
+        self.interrupted = False
+        """Set by a signal handler: the run still reads to the end but reports ``interrupted``."""
+        self._plugins = list(plugins)
+        self._active = list(plugins)
+        self._console = console
+        self._dead_letter = dead_letter
+
+    def run(self, source: Source) -> RunResult:
+        """Read ``source`` to its end (or until stopped); every plugin's ``finish`` is called."""
+        started = time.monotonic()
+        info = RunInfo(source.name, datetime.now(timezone.utc), __version__)
+        status: Status = "completed"
+        failure: BridgeError | None = None
+        try:
+            for plugin in list(self._active):
+                self._call(plugin, "start", lambda p: p.start(info))
+            self._read(source)
+        except KeyboardInterrupt:
+            status = "interrupted"
+        except (TooManyErrors, PluginFailed) as exc:
+            status, failure = "stopped", exc
+        finally:
+            if self.interrupted and status == "completed":
+                status = "interrupted"
+            result = RunResult(status, self.stats, time.monotonic() - started)
+            for plugin in self._plugins:
+                self._finish(plugin, result)
+        if failure is not None:
+            raise failure
+        return result
+
+    def _read(self, source: Source) -> None:
+        size, wait = self.settings.batch_size, self.settings.batch_wait
+        splitter = LineSplitter()
+        decoder = JsonDecoder(self._on_console, self._on_reject)
+        batch: list[MetricMessage | PointMessage] = []
+        first_at = 0.0
+        try:
+            for chunk in source.chunks(idle_tick=wait):
+                if not batch:
+                    first_at = time.monotonic()
+                if chunk:
+                    decoder.decode(splitter.feed(chunk), batch)
+                if batch and (len(batch) >= size or time.monotonic() - first_at >= wait):
+                    self._deliver(batch)
+                    batch = []
+            decoder.finish(splitter.finish(), batch)
+        except BridgeError as exc:
+            if isinstance(exc, (TooManyErrors, PluginFailed)):
+                raise
+            self.stats.input_errors.append(str(exc))  # the input broke off: corrupt gzip...
+            log.error("%s", exc)
+            decoder.finish(splitter.finish(), batch)
+        finally:
+            self.stats.lines = decoder.lineno
+            self.stats.rejoined = decoder.rejoined
+            if batch:
+                self._deliver(batch)
+
+    def _deliver(self, batch: list[MetricMessage | PointMessage]) -> None:
+        first = self.stats.messages + 1
+        self.stats.messages += len(batch)
+        for plugin in list(self._active):
+            try:
+                plugin.process_batch(batch)
+            except Exception as exc:
+                if isinstance(exc, MessageFailed) and exc.__cause__ is not None:
+                    where = f"message #{first + exc.index}"
+                    exc = exc.__cause__  # type: ignore[assignment]
+                else:
+                    where = f"the batch of messages #{first}-#{first + len(batch) - 1}"
+                self._failed(plugin, f"process_batch on {where}", exc)
+
+    def _call(self, plugin: Plugin, method: str, call: Callable[[Plugin], None]) -> None:
+        try:
+            call(plugin)
+        except Exception as exc:
+            self._failed(plugin, method, exc)
+
+    def _finish(self, plugin: Plugin, result: RunResult) -> None:
+        try:
+            plugin.finish(result)
+        except Exception as exc:
+            log.error("plugin %r failed in finish: %s: %s", plugin.name, type(exc).__name__, exc)
+            log.debug("traceback", exc_info=exc)
+            if self.settings.plugin_errors == "fail":
+                raise PluginFailed(f"plugin {plugin.name!r} failed in finish") from exc
+
+    def _failed(self, plugin: Plugin, where: str, exc: BaseException) -> None:
+        log.error("plugin %r failed in %s: %s: %s", plugin.name, where, type(exc).__name__, exc)
+        log.debug("traceback", exc_info=exc)
+        if self.settings.plugin_errors == "fail":
+            raise PluginFailed(f"plugin {plugin.name!r} failed in {where}") from exc
+        log.warning("plugin %r is disabled for the rest of this run", plugin.name)
+        if plugin in self._active:
+            self._active.remove(plugin)
+
+    def _on_console(self, line: bytes) -> None:
+        self.stats.console_lines += 1
+        if self._console is not None:
+            self._console.write(line + b"\n")
+            self._console.flush()
+
+    def _on_reject(self, rejection: Rejection) -> None:
+        self.stats.rejected += 1
+        input_log.warning("%s", rejection.describe())
+        if self._dead_letter is not None:
+            for raw in rejection.raw:
+                self._dead_letter.write(raw + b"\n")
+        limit = self.settings.max_errors
+        if limit is not None and self.stats.rejected >= limit:
+            raise TooManyErrors(f"stopped after {limit} rejected lines (--max-errors)")
