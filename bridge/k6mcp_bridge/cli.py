@@ -13,7 +13,7 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any, BinaryIO, Optional
+from typing import Annotated, Any, BinaryIO
 
 import typer
 from typer.core import TyperGroup
@@ -72,24 +72,24 @@ def _main(
 @app.command()
 def run(
     source: Annotated[
-        Optional[str],
+        str | None,
         typer.Argument(
             help="A k6 JSON results file (plain or gzip), a named pipe, or - for stdin."
         ),
     ] = None,
     plugin: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--plugin", "-p", help="Enable a plugin (repeatable).", metavar="NAME"),
     ] = None,
     option: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--option", "-o", help="Set a plugin option.", metavar="NAME.KEY=VALUE"),
     ] = None,
     config: Annotated[
-        Optional[Path], typer.Option("--config", help="An .ini file (or K6MCP_BRIDGE_CONFIG).")
+        Path | None, typer.Option("--config", help="An .ini file (or K6MCP_BRIDGE_CONFIG).")
     ] = None,
     passthrough: Annotated[
-        Optional[bool],
+        bool | None,
         typer.Option(
             "--passthrough/--no-passthrough",
             help="Copy k6's console lines (banner, progress, summary) to stderr. [default: on]",
@@ -97,20 +97,20 @@ def run(
         ),
     ] = None,
     dead_letter: Annotated[
-        Optional[Path], typer.Option(help="Write every rejected line here, byte for byte.")
+        Path | None, typer.Option(help="Write every rejected line here, byte for byte.")
     ] = None,
     max_errors: Annotated[
-        Optional[int], typer.Option(help="Stop after this many rejected lines.", show_default=False)
+        int | None, typer.Option(help="Stop after this many rejected lines.", show_default=False)
     ] = None,
     plugin_errors: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             help="When a plugin raises: disable it, or fail the run (exit 70).",
             metavar="disable|fail",
         ),
     ] = None,
     log_level: Annotated[
-        Optional[str], typer.Option(help="DEBUG, INFO, WARNING or ERROR.", show_default=False)
+        str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR.", show_default=False)
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log level DEBUG.")] = False,
     quiet: Annotated[
@@ -173,7 +173,7 @@ def _exit_status(result: RunResult) -> ExitStatus:
     return ExitStatus.OK
 
 
-class _drain_on_first_interrupt:  # noqa: N801 - used as a context manager
+class _drain_on_first_interrupt:
     """On a pipe, Ctrl-C reaches k6 too: keep reading until k6 has written its last
     samples and summary and closed the pipe. A second Ctrl-C stops at once."""
 
@@ -240,7 +240,7 @@ def _plugins(settings: Settings, options: dict[str, dict[str, Option]]) -> list[
 @app.command("plugins")
 def list_plugins(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-    config: Annotated[Optional[Path], typer.Option("--config", help="An .ini file.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="An .ini file.")] = None,
 ) -> None:
     """List installed plugins: name, distribution, version, enabled, load errors."""
     _setup_logging("ERROR")
@@ -267,7 +267,8 @@ def list_plugins(
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
     for row in table:
-        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        typer.echo("  ".join([*cells, row[-1]]))
 
 
 def _row(entry: PluginEntry, enabled: bool) -> dict[str, Any]:
@@ -288,6 +289,9 @@ def schema() -> None:
     typer.echo(json.dumps(json_schema(), indent=2))
 
 
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def _setup_logging(level: str) -> None:
     logger = logging.getLogger("k6mcp_bridge")
     for handler in list(logger.handlers):
@@ -295,7 +299,7 @@ def _setup_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter())
     logger.addHandler(handler)
-    logger.setLevel(level.upper() if level.upper() in logging.getLevelNamesMapping() else "INFO")
+    logger.setLevel(level.upper() if level.upper() in _LEVELS else "INFO")
     logger.propagate = False
 
 

@@ -24,7 +24,7 @@ values, which k6 writes as bare ``+Inf``/``-Inf``, serialise as the strings
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -101,7 +101,7 @@ class PointMessage(_Model):
     data: Point
 
 
-Message = Annotated[Union[MetricMessage, PointMessage], Field(discriminator="type")]
+Message = Annotated[MetricMessage | PointMessage, Field(discriminator="type")]
 """Any MCP message; discriminated on ``type``."""
 
 MESSAGE_ADAPTER: TypeAdapter[MetricMessage | PointMessage] = TypeAdapter(

@@ -106,9 +106,11 @@ def build(entry: PluginEntry, options: Mapping[str, Option]) -> Plugin:
                 f"plugin {entry.name!r} takes no options, but {key!r} is set ({option.origin})"
             )
         return entry.cls()
-    strict = type("Config", (config_model,), {"model_config": ConfigDict(extra="forbid")})
+    strict: type[BaseModel] = type(
+        "Config", (config_model,), {"model_config": ConfigDict(extra="forbid")}
+    )
     try:
-        config: BaseModel = strict.model_validate({k: o.value for k, o in options.items()})
+        config = strict.model_validate({k: o.value for k, o in options.items()})
     except ValidationError as exc:
         raise ConfigError(_option_errors(entry.name, exc, options)) from None
     return entry.cls(config)

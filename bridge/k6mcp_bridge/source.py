@@ -15,6 +15,7 @@ import sys
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from .errors import SourceError
 
@@ -39,7 +40,7 @@ class Source:
     close: Callable[[], None]
 
     def chunks(self, idle_tick: float | None = None) -> Iterator[bytes]:
-        """Yield decoded byte chunks; for a live source also ``b""`` after ``idle_tick`` idle seconds."""
+        """Yield decoded bytes; a live source also yields ``b""`` after ``idle_tick`` idle s."""
         raw = self._raw_chunks(idle_tick)
         head = b""
         for chunk in raw:  # gather the two magic bytes before choosing plain or gzip
@@ -56,10 +57,10 @@ class Source:
             yield from raw
 
     def _raw_chunks(self, idle_tick: float | None) -> Iterator[bytes]:
-        fd = self.fd
-        wait = self.live and fd is not None and idle_tick is not None
+        waitable = [self.fd] if self.live and self.fd is not None else []
+        wait = bool(waitable) and idle_tick is not None
         while True:
-            if wait and not select.select([fd], [], [], idle_tick)[0]:
+            if wait and not select.select(waitable, [], [], idle_tick)[0]:
                 yield b""
                 continue
             try:
@@ -94,7 +95,7 @@ def open_source(path: str | None) -> Source:
 
 
 def _open_stdin() -> Source:
-    stream = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
+    stream: BinaryIO = sys.stdin.buffer
     try:
         fd: int | None = stream.fileno()
     except (AttributeError, io.UnsupportedOperation, ValueError):
