@@ -22,7 +22,7 @@ from . import __version__
 from .config import Layered, Settings, config_path, load_only, read_env, read_file, validate
 from .errors import BridgeError, ConfigError, ExitStatus
 from .messages import json_schema
-from .pipeline import Pipeline
+from .pipeline import Pipeline, tune_gc
 from .plugin import Plugin, RunResult
 from .registry import Option, PluginEntry, build, discover
 from .source import Source, open_source
@@ -155,6 +155,7 @@ def _run(source: Source, plugins: list[Plugin], settings: Settings) -> ExitStatu
                 return ExitStatus.USAGE
         console = sys.stderr.buffer if settings.passthrough else None
         pipeline = Pipeline(plugins, settings, console=console, dead_letter=dead)
+        tune_gc()
         if source.live:
             stack.enter_context(_drain_on_first_interrupt(pipeline))
         try:

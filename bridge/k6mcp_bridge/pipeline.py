@@ -8,6 +8,7 @@ while the others keep receiving everything.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +26,16 @@ from .source import Source
 
 log = logging.getLogger("k6mcp_bridge")
 input_log = logging.getLogger("k6mcp_bridge.input")
+
+
+def tune_gc() -> None:
+    """Make CPython's cycle collector fit a stream of short-lived, cycle-free messages.
+
+    With the default gen-0 threshold (700) the collector runs every few hundred messages
+    and finds nothing: measured 25-40% of the replay time. The CLI calls this once.
+    """
+    gc.freeze()  # what was imported so far is never garbage: keep it out of collections
+    gc.set_threshold(100_000, 10, 10)
 
 
 class Pipeline:

@@ -1,0 +1,88 @@
+"""End to end: a real k6 v1.1.0 against a loopback server, piped into the installed bridge."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import k6lab
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "sample_outputs" / "script.js"
+_FRACTION = re.compile(r"\.(\d{1,6})\d*")
+
+
+def bridge_command() -> str:
+    found = shutil.which("k6mcp-bridge") or str(Path(sys.executable).with_name("k6mcp-bridge"))
+    assert Path(found).exists(), "the k6mcp-bridge console script is not installed"
+    return found
+
+
+def point_key(metric: str, time: str, value: Any, tags: Any) -> tuple[Any, ...]:
+    """A point's identity at the bridge's precision: the time to the microsecond."""
+    micro = _FRACTION.sub(lambda m: "." + m[1].ljust(6, "0"), time.replace("Z", "+00:00"))
+    if "." not in micro:
+        micro = re.sub(r"(:\d\d)([+-])", r"\1.000000\2", micro, count=1)
+    return metric, micro, float(value), tuple(sorted((tags or {}).items()))
+
+
+def k6_points(path: Path) -> Counter[tuple[Any, ...]]:
+    """Points of k6's own JSON file, read with the standard library (k6's ±Inf aside)."""
+    points: Counter[tuple[Any, ...]] = Counter()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if record["type"] == "Point":
+            data = record["data"]
+            points[point_key(record["metric"], data["time"], data["value"], data["tags"])] += 1
+    return points
+
+
+def bridge_points(path: Path) -> Counter[tuple[Any, ...]]:
+    points: Counter[tuple[Any, ...]] = Counter()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        message = json.loads(line)
+        if message["type"] == "point":
+            data = message["data"]
+            points[point_key(data["metric"], data["time"], data["value"], data["tags"])] += 1
+    return points
+
+
+def test_k6_piped_into_the_bridge_delivers_every_point(tmp_path: Path) -> None:
+    reference = tmp_path / "k6.json"
+    messages = tmp_path / "messages.jsonl"
+    with k6lab.serve() as base_url:
+        k6 = subprocess.Popen(
+            [*k6lab.k6_run_args(), "--out", "json=-", "--out", f"json={reference}", str(SCRIPT)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=k6lab.k6_env(base_url),
+        )
+        bridge = subprocess.run(
+            [bridge_command(), "-p", "jsonl", "-o", f"jsonl.path={messages}"],
+            stdin=k6.stdout,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        assert k6.stdout is not None
+        k6.stdout.close()
+        assert k6.wait(timeout=60) == 0
+    stderr = bridge.stderr.decode("utf-8", errors="replace")
+    assert bridge.returncode == 0, stderr[-3000:]
+
+    expected = k6_points(reference)
+    got = bridge_points(messages)
+    assert sum(got.values()) == sum(expected.values()) > 0
+    assert got == expected
+
+    # k6's own console output reaches the user through the bridge's stderr
+    assert "execution: local" in stderr  # the banner
+    assert re.search(r"^\s+http_reqs\.+: \d+", stderr, re.MULTILINE)  # the end-of-test summary
+    assert "✗ even iteration" in stderr
+    assert "rejected lines   0" in stderr
