@@ -82,7 +82,7 @@ class Layered:
 
 def read_file(path: Path, layers: Layered) -> None:
     """Add the settings of one ``.ini`` file."""
-    parser = configparser.ConfigParser(interpolation=None)
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
     try:
         with path.open(encoding="utf-8") as stream:
             parser.read_file(stream)

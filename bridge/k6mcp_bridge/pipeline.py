@@ -139,7 +139,14 @@ class Pipeline:
                 raise PluginFailed(f"plugin {plugin.name!r} failed in finish") from exc
 
     def _failed(self, plugin: Plugin, where: str, exc: BaseException) -> None:
-        log.error("plugin %r failed in %s: %s: %s", plugin.name, where, type(exc).__name__, exc)
+        log.error(
+            "plugin %r (%s) failed in %s: %s: %s",
+            plugin.name,
+            plugin.origin or "not installed",
+            where,
+            type(exc).__name__,
+            exc,
+        )
         log.debug("traceback", exc_info=exc)
         if self.settings.plugin_errors == "fail":
             raise PluginFailed(f"plugin {plugin.name!r} failed in {where}") from exc

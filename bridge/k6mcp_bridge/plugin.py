@@ -84,6 +84,8 @@ class Plugin:
 
     config: Any
     """The validated ``Config`` instance (``None`` when the plugin has no ``Config``)."""
+    origin: str = ""
+    """The distribution and version it came from, for messages; set by the bridge."""
 
     def __init__(self, config: BaseModel | None = None) -> None:
         self.config = config

@@ -105,15 +105,23 @@ def build(entry: PluginEntry, options: Mapping[str, Option]) -> Plugin:
             raise ConfigError(
                 f"plugin {entry.name!r} takes no options, but {key!r} is set ({option.origin})"
             )
-        return entry.cls()
+        plugin = entry.cls()
+    else:
+        plugin = entry.cls(_validate_options(entry, config_model, options))
+    plugin.origin = f"{entry.distribution} {entry.version}"
+    return plugin
+
+
+def _validate_options(
+    entry: PluginEntry, config_model: type[BaseModel], options: Mapping[str, Option]
+) -> BaseModel:
     strict: type[BaseModel] = type(
         "Config", (config_model,), {"model_config": ConfigDict(extra="forbid")}
     )
     try:
-        config = strict.model_validate({k: o.value for k, o in options.items()})
+        return strict.model_validate({k: o.value for k, o in options.items()})
     except ValidationError as exc:
         raise ConfigError(_option_errors(entry.name, exc, options)) from None
-    return entry.cls(config)
 
 
 def _option_errors(plugin: str, exc: ValidationError, options: Mapping[str, Option]) -> str:
