@@ -46,8 +46,16 @@ def test_every_good_line_arrives_and_every_bad_one_is_reported(tmp_path: Path) -
     source, out, dead = tmp_path / "mixed.json", tmp_path / "out.jsonl", tmp_path / "dead.txt"
     bad_numbers, good_count = build(source)
     proc = subprocess.run(
-        [bridge_command(), str(source), "-p", "jsonl", "-o", f"jsonl.path={out}",
-         "--dead-letter", str(dead)],
+        [
+            bridge_command(),
+            str(source),
+            "-p",
+            "jsonl",
+            "-o",
+            f"jsonl.path={out}",
+            "--dead-letter",
+            str(dead),
+        ],
         capture_output=True,
         timeout=120,
         check=False,
