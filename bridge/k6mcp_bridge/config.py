@@ -53,7 +53,9 @@ class Settings(BaseModel):
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return [name.strip() for name in value.split(",") if name.strip()]
+            value = [name.strip() for name in value.split(",")]
+        if isinstance(value, list):
+            return list(dict.fromkeys(name for name in value if name))  # once each, in order
         return value
 
 

@@ -45,7 +45,9 @@ validate_k6_record: Callable[[bytes], MetricMessage | PointMessage] = (
 """Validate one ``{"data": <k6 line>}`` document; used by the benchmarks as the floor."""
 
 _WRAP_OPEN = b'{"data":'
-_INF_VALUE = re.compile(rb'"value":([+-])Inf(?=[,}\s])')
+_INF_VALUE = re.compile(rb'"value":([+-])Inf(?=[,}\s]|$)')
+_TORN_INF = re.compile(rb'"value":[+-](I(nf?)?)?$')
+"""A line cut inside k6's bare ``+Inf``: JSON parsers call it an error, not an early end."""
 _RAW_SHOWN = 200
 
 
@@ -137,7 +139,7 @@ class JsonDecoder:
 
     def _slow(self, line: bytes, lineno: int) -> Decoded | None:
         if isinstance(line, Overlong):
-            reason = f"the line is {line.size} bytes long, over the {len(line)}-byte limit"
+            reason = f"the line is {line.size} bytes long, over the {line.limit}-byte limit"
             self._on_reject(Rejection(lineno, None, reason, (line,)))
             return None
         is_record = line[:1] == b"{"
@@ -198,7 +200,7 @@ def _decode(raw: bytes) -> Decoded | _Problem:
         from_json(raw)
     except ValueError as exc:
         message = str(exc)
-        torn = message.startswith("EOF while parsing")
+        torn = message.startswith("EOF while parsing") or bool(_TORN_INF.search(raw))
         return _Problem(None, f"invalid JSON: {message}", torn=torn, json_error=True)
     return _Problem(None, "invalid JSON", json_error=True)  # pragma: no cover - defensive
 
@@ -207,8 +209,8 @@ def _validation_problem(errors: list[Any]) -> _Problem:
     first = errors[0]
     kind, loc = first["type"], first["loc"]
     if kind == "union_tag_invalid":
-        tag = first["ctx"]["tag"]
-        return _Problem("type", f"unknown record type {tag!r} (k6 writes 'Metric' or 'Point')")
+        tag = shorten_value(first["ctx"]["tag"])
+        return _Problem("type", f"unknown record type {tag} (k6 writes 'Metric' or 'Point')")
     if kind in ("union_tag_not_found", "model_attributes_type", "dict_type"):
         return _Problem("type", "not a k6 record: a JSON object with a 'type' field is expected")
     # loc is (tag, "data", <the k6 field path...>): drop the tag and the wrapper
@@ -219,7 +221,8 @@ def _validation_problem(errors: list[Any]) -> _Problem:
 
 
 def _path(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(record)"
+    parts = [str(part) if len(str(part)) <= 60 else str(part)[:60] + "…" for part in loc]
+    return ".".join(parts) or "(record)"
 
 
 def _reason(error: Any) -> str:

@@ -27,9 +27,7 @@ class ConfigError(BridgeError):
 
 
 class SourceError(BridgeError):
-    """The input cannot be opened or read (missing file, corrupt gzip, ...)."""
-
-    exit_status = ExitStatus.REJECTED_RECORDS
+    """The input cannot be opened (a usage error), or broke off while read (counted as such)."""
 
 
 class PluginFailed(BridgeError):

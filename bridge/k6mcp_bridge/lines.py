@@ -8,9 +8,16 @@ _HEAD_BYTES = 4096
 
 
 class Overlong(bytes):
-    """Stands in for a line longer than the limit: its first bytes, and its real ``size``."""
+    """Stands in for a line longer than the limit: its first bytes, its ``size``, the ``limit``."""
 
     size: int
+    limit: int
+
+    @classmethod
+    def of(cls, head: bytes, size: int, limit: int) -> Overlong:
+        line = cls(head[:_HEAD_BYTES])
+        line.size, line.limit = size, limit
+        return line
 
 
 class LineSplitter:
@@ -37,10 +44,12 @@ class LineSplitter:
             chunk = self._tail + chunk
         lines += chunk.split(b"\n")
         tail = lines.pop()
-        if len(tail) > self._max_line:
-            self._skipping = Overlong(tail[:_HEAD_BYTES])
-            self._skipping.size = len(tail)
-            tail = b""
+        limit = self._max_line
+        if len(chunk) > limit:  # only then can a line be over the limit
+            lines = [Overlong.of(ln, len(ln), limit) if len(ln) > limit else ln for ln in lines]
+            if len(tail) > limit:
+                self._skipping = Overlong.of(tail, len(tail), limit)
+                tail = b""
         self._tail = tail
         return lines
 

@@ -34,6 +34,7 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
+    WithJsonSchema,
 )
 
 MetricType = Literal["counter", "gauge", "rate", "trend"]
@@ -45,6 +46,11 @@ def _k6_field(name: str, *, default: Any = ...) -> Any:
     """A field read from ``data.<name>`` in a k6 record, or ``<name>`` in an MCP message."""
     alias = AliasChoices(AliasPath("data", name), name)
     return Field(default, validation_alias=alias)
+
+
+_NUMBER_OR_INFINITY = {
+    "anyOf": [{"type": "number"}, {"type": "string", "enum": ["Infinity", "-Infinity"]}]
+}
 
 
 class _Model(BaseModel):
@@ -86,7 +92,7 @@ class Point(_Model):
 
     metric: str
     time: AwareDatetime = _k6_field("time")
-    value: float = _k6_field("value")
+    value: Annotated[float, WithJsonSchema(_NUMBER_OR_INFINITY)] = _k6_field("value")
     tags: Tags | None = _k6_field("tags", default=None)
     metadata: Tags | None = _k6_field("metadata", default=None)
 

@@ -76,7 +76,7 @@ class Pipeline:
                 status = "interrupted"
             result = RunResult(status, self.stats, time.monotonic() - started)
             for plugin in self._plugins:
-                self._finish(plugin, result)
+                failure = self._finish(plugin, result) or failure
         if failure is not None:
             raise failure
         return result
@@ -93,7 +93,11 @@ class Pipeline:
                     first_at = time.monotonic()
                 if chunk:
                     decoder.decode(splitter.feed(chunk), batch)
-                if batch and (len(batch) >= size or time.monotonic() - first_at >= wait):
+                while len(batch) >= size:
+                    self._deliver(batch[:size])
+                    del batch[:size]
+                    first_at = time.monotonic()
+                if batch and time.monotonic() - first_at >= wait:
                     self._deliver(batch)
                     batch = []
             decoder.finish(splitter.finish(), batch)
@@ -129,16 +133,20 @@ class Pipeline:
         except Exception as exc:
             self._failed(plugin, method, exc)
 
-    def _finish(self, plugin: Plugin, result: RunResult) -> None:
+    def _finish(self, plugin: Plugin, result: RunResult) -> PluginFailed | None:
+        """Call ``finish``; under the fail policy return (not raise) its failure."""
         try:
             plugin.finish(result)
         except Exception as exc:
-            log.error("plugin %r failed in finish: %s: %s", plugin.name, type(exc).__name__, exc)
-            log.debug("traceback", exc_info=exc)
-            if self.settings.plugin_errors == "fail":
-                raise PluginFailed(f"plugin {plugin.name!r} failed in finish") from exc
+            try:
+                self._failed(plugin, "finish", exc, disable=False)
+            except PluginFailed as failed:
+                return failed
+        return None
 
-    def _failed(self, plugin: Plugin, where: str, exc: BaseException) -> None:
+    def _failed(
+        self, plugin: Plugin, where: str, exc: BaseException, *, disable: bool = True
+    ) -> None:
         log.error(
             "plugin %r (%s) failed in %s: %s: %s",
             plugin.name,
@@ -150,8 +158,8 @@ class Pipeline:
         log.debug("traceback", exc_info=exc)
         if self.settings.plugin_errors == "fail":
             raise PluginFailed(f"plugin {plugin.name!r} failed in {where}") from exc
-        log.warning("plugin %r is disabled for the rest of this run", plugin.name)
-        if plugin in self._active:
+        if disable and plugin in self._active:
+            log.warning("plugin %r is disabled for the rest of this run", plugin.name)
             self._active.remove(plugin)
 
     def _on_console(self, line: bytes) -> None:

@@ -1,0 +1,276 @@
+"""Shared fixtures: sample paths, synthetic k6 lines, and real installed test plugins.
+
+The test plugins are not mocks: ``plugin_dir`` writes importable modules plus
+``*.dist-info`` directories (``METADATA``, ``entry_points.txt``) into a temporary
+directory, so ``importlib.metadata`` discovers them through the entry-point group
+exactly as it discovers a pip-installed plugin. Put the directory on ``sys.path``
+(``installed_plugins``) for in-process tests, or on ``PYTHONPATH`` (``PluginDir.env``)
+for the console script.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "sample_outputs"
+SHARED_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "k6-samples"
+K6_RUN = SAMPLES / "k6-run.json"
+K6_RUN_GZ = SAMPLES / "k6-run.json.gz"
+K6_STDOUT = SAMPLES / "k6-json-stdout.txt"
+
+ENV_PREFIX = "K6MCP_BRIDGE_"
+
+# --- synthetic k6 lines -------------------------------------------------------------------------
+
+
+def metric_line(name: str = "m", kind: str = "counter") -> bytes:
+    contains = "time" if kind == "trend" else "default"
+    record = {
+        "type": "Metric",
+        "data": {
+            "name": name,
+            "type": kind,
+            "contains": contains,
+            "thresholds": [],
+            "submetrics": None,
+        },
+        "metric": name,
+    }
+    return json.dumps(record, separators=(",", ":")).encode()
+
+
+def point_line(value: float, metric: str = "m", second: int = 0) -> bytes:
+    record = {
+        "metric": metric,
+        "type": "Point",
+        "data": {
+            "time": f"2026-11-25T08:00:{second % 60:02d}.123456789Z",
+            "value": value,
+            "tags": {"group": ""},
+        },
+    }
+    return json.dumps(record, separators=(",", ":")).encode()
+
+
+def k6_stream(points: int, metric: str = "m") -> bytes:
+    """One Metric line then ``points`` Point lines valued 1..points, newline-terminated."""
+    lines = [metric_line(metric)] + [point_line(i, metric, i) for i in range(1, points + 1)]
+    return b"".join(line + b"\n" for line in lines)
+
+
+# --- the console script -------------------------------------------------------------------------
+
+
+def bridge_exe() -> str:
+    """The installed ``k6mcp-bridge`` console script (next to the interpreter, or on PATH)."""
+    beside = Path(sys.executable).parent / "k6mcp-bridge"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("k6mcp-bridge")
+    if found is None:
+        pytest.skip("the k6mcp-bridge console script is not installed")
+    return found
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """``os.environ`` without any ``K6MCP_BRIDGE_*`` variable, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def bridge() -> str:
+    return bridge_exe()
+
+
+# --- isolation between tests ----------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No inherited K6MCP_BRIDGE_* variable; the bridge's logger reset before and after."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+    _reset_logger()
+    yield
+    _reset_logger()
+
+
+def _reset_logger() -> None:
+    # the CLI installs its own handler and stops propagation; caplog needs propagation
+    logger = logging.getLogger("k6mcp_bridge")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)
+
+
+# --- real test plugins ----------------------------------------------------------------------------
+
+PLUGINS_MODULE = "k6t_plugins"
+BROKEN_MODULE = "k6t_broken"
+PLUGINS_DIST = "k6t-plugins"
+BROKEN_DIST = "k6t-broken"
+
+_PLUGINS_SOURCE = '''
+"""Plugins used by k6mcp-bridge's tests. Each can record what happens to a JSON-lines file."""
+
+import json
+
+from pydantic import BaseModel
+
+from k6mcp_bridge import Plugin
+
+
+class RecordConfig(BaseModel):
+    record: str = ""
+
+
+class _Recording(Plugin):
+    Config = RecordConfig
+
+    def note(self, **event):
+        if self.config.record:
+            with open(self.config.record, "a", encoding="utf-8") as stream:
+                stream.write(json.dumps({"plugin": self.name, **event}) + "\\n")
+
+    def start(self, run_info):
+        self.note(event="start", source=run_info.source)
+
+    def finish(self, result):
+        self.note(
+            event="finish",
+            status=result.status,
+            messages=result.stats.messages,
+            rejected=result.stats.rejected,
+        )
+
+
+def _key(message):
+    return message.data.value if message.type == "point" else "metric:" + message.data.name
+
+
+class Recorder(_Recording):
+    name = "recorder"
+    description = "Records start, each batch and finish"
+
+    def process_batch(self, messages):
+        self.note(event="batch", keys=[_key(m) for m in messages])
+
+
+class Boom(_Recording):
+    name = "boom"
+    description = "Raises on the third point"
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        self.points = 0
+
+    def process_data(self, message):
+        if message.type == "point":
+            self.points += 1
+            if self.points == 3:
+                raise RuntimeError("boom on the third point")
+        self.note(event="data", key=_key(message))
+
+
+class ConfiguredConfig(RecordConfig):
+    limit: int = 5
+    label: str = "plain"
+
+
+class Configured(_Recording):
+    name = "configured"
+    description = "Has a pydantic Config with limit:int and label:str"
+    Config = ConfiguredConfig
+
+    def process_data(self, message):
+        pass
+
+    def finish(self, result):
+        self.note(event="finish", limit=self.config.limit, label=self.config.label)
+
+
+class NotAPlugin:
+    name = "notaplugin"
+'''
+
+_BROKEN_SOURCE = 'raise ImportError("k6t_broken needs the frobnicate package")\n'
+
+ENTRY_POINTS = {
+    "recorder": f"{PLUGINS_MODULE}:Recorder",
+    "boom": f"{PLUGINS_MODULE}:Boom",
+    "configured": f"{PLUGINS_MODULE}:Configured",
+    "notaplugin": f"{PLUGINS_MODULE}:NotAPlugin",
+}
+
+
+def write_dist(
+    root: Path, dist: str, version: str, modules: dict[str, str], entry_points: dict[str, str]
+) -> None:
+    """A minimal installed distribution: its modules and a ``.dist-info`` with entry points."""
+    for module, source in modules.items():
+        (root / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n", encoding="utf-8"
+    )
+    lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[k6mcp_bridge.plugins]\n{lines}", encoding="utf-8")
+
+
+@dataclass
+class PluginDir:
+    path: Path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """An environment for the console script that finds these plugins."""
+        paths = [str(self.path)]
+        if os.environ.get("PYTHONPATH"):
+            paths.append(os.environ["PYTHONPATH"])
+        return clean_env(PYTHONPATH=os.pathsep.join(paths), **extra)
+
+
+@pytest.fixture
+def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> PluginDir:
+    """Two distributions: ``k6t-plugins`` 0.1 (recorder, boom, configured, notaplugin) and
+    ``k6t-broken`` 0.2 (broken, whose module raises ImportError)."""
+    root = tmp_path_factory.mktemp("site")
+    write_dist(root, PLUGINS_DIST, "0.1", {PLUGINS_MODULE: _PLUGINS_SOURCE}, ENTRY_POINTS)
+    write_dist(
+        root, BROKEN_DIST, "0.2", {BROKEN_MODULE: _BROKEN_SOURCE}, {"broken": f"{BROKEN_MODULE}:X"}
+    )
+    return PluginDir(root)
+
+
+@pytest.fixture
+def installed_plugins(
+    plugin_dir: PluginDir, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[PluginDir]:
+    """``plugin_dir`` importable and discoverable in this process."""
+    monkeypatch.syspath_prepend(str(plugin_dir.path))
+    yield plugin_dir
+    for module in (PLUGINS_MODULE, BROKEN_MODULE):
+        sys.modules.pop(module, None)
+
+
+def read_record(path: Path) -> list[dict[str, Any]]:
+    """The events a test plugin wrote with ``-o NAME.record=PATH``."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
