@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,25 +33,24 @@ def point_key(metric: str, time: str, value: Any, tags: Any) -> tuple[Any, ...]:
     return metric, micro, float(value), tuple(sorted((tags or {}).items()))
 
 
-def k6_points(path: Path) -> Counter[tuple[Any, ...]]:
-    """Points of k6's own JSON file, read with the standard library (k6's ±Inf aside)."""
+def points_in(path: Path, kind: str, split: Callable[[Any], tuple[str, Any]]) -> Counter[Any]:
+    """The points of a JSON-lines file, as a multiset of :func:`point_key`."""
     points: Counter[tuple[Any, ...]] = Counter()
     for line in path.read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
-        if record["type"] == "Point":
-            data = record["data"]
-            points[point_key(record["metric"], data["time"], data["value"], data["tags"])] += 1
+        if record["type"] == kind:
+            metric, data = split(record)
+            points[point_key(metric, data["time"], data["value"], data["tags"])] += 1
     return points
 
 
-def bridge_points(path: Path) -> Counter[tuple[Any, ...]]:
-    points: Counter[tuple[Any, ...]] = Counter()
-    for line in path.read_text(encoding="utf-8").splitlines():
-        message = json.loads(line)
-        if message["type"] == "point":
-            data = message["data"]
-            points[point_key(data["metric"], data["time"], data["value"], data["tags"])] += 1
-    return points
+def k6_points(path: Path) -> Counter[Any]:
+    """Points of k6's own file, read with the standard library (no ±Inf in this script)."""
+    return points_in(path, "Point", lambda record: (record["metric"], record["data"]))
+
+
+def bridge_points(path: Path) -> Counter[Any]:
+    return points_in(path, "point", lambda message: (message["data"]["metric"], message["data"]))
 
 
 def test_k6_piped_into_the_bridge_delivers_every_point(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -330,6 +330,18 @@ def pipe_source() -> tuple[Source, int]:
     return source, write_fd
 
 
+def run_with_writer(pipeline: Pipeline, source: Source, writer: Callable[[], None]) -> RunResult:
+    """Run ``pipeline`` on ``source`` while ``writer`` feeds it from a thread; join the thread."""
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        return pipeline.run(source)
+    finally:
+        thread.join(timeout=30)
+        source.close()
+        assert not thread.is_alive()
+
+
 def test_a_slow_trickle_is_delivered_by_time_not_held_for_a_full_batch() -> None:
     plugin = Signalling()
     source, write_fd = pipe_source()
@@ -345,15 +357,8 @@ def test_a_slow_trickle_is_delivered_by_time_not_held_for_a_full_batch() -> None
         finally:
             os.close(write_fd)
 
-    thread = threading.Thread(target=writer)
     pipeline = Pipeline([plugin], Settings(batch_size=1000, batch_wait=0.05))
-    thread.start()
-    try:
-        result = pipeline.run(source)
-    finally:
-        thread.join(timeout=30)
-        source.close()
-    assert not thread.is_alive()
+    result = run_with_writer(pipeline, source, writer)
     assert waited == [True] * len(lines)
     assert plugin.keys == expected_keys(4)
     assert len(plugin.batches) == len(lines)  # one batch per trickled line
@@ -373,15 +378,8 @@ def test_a_record_split_across_writes_is_joined_on_a_pipe() -> None:
         finally:
             os.close(write_fd)
 
-    thread = threading.Thread(target=writer)
     pipeline = Pipeline([plugin], Settings(batch_wait=0.02))
-    thread.start()
-    try:
-        result = pipeline.run(source)
-    finally:
-        thread.join(timeout=30)
-        source.close()
-    assert not thread.is_alive()
+    result = run_with_writer(pipeline, source, writer)
     assert plugin.keys == [7.0]
     assert result.stats.rejected == 0
 
@@ -402,14 +400,7 @@ def test_interrupted_flag_reads_to_the_end_and_reports_interrupted() -> None:
         finally:
             os.close(write_fd)
 
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        result = pipeline.run(source)
-    finally:
-        thread.join(timeout=30)
-        source.close()
-    assert not thread.is_alive()
+    result = run_with_writer(pipeline, source, writer)
     assert ok == [True]
     assert plugin.keys == expected_keys(4)
     assert result.status == "interrupted"
