@@ -80,7 +80,7 @@ def bridge_exe() -> str:
         return str(beside)
     found = shutil.which("k6mcp-bridge")
     if found is None:
-        pytest.skip("the k6mcp-bridge console script is not installed")
+        pytest.fail("the k6mcp-bridge console script is not installed (pip install -e .)")
     return found
 
 

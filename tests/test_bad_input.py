@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from test_e2e_k6 import bridge_command
+from conftest import bridge_exe
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = (ROOT / "sample_outputs" / "k6-run.json").read_bytes().splitlines()
@@ -47,7 +47,7 @@ def test_every_good_line_arrives_and_every_bad_one_is_reported(tmp_path: Path) -
     bad_numbers, good_count = build(source)
     proc = subprocess.run(
         [
-            bridge_command(),
+            bridge_exe(),
             str(source),
             "-p",
             "jsonl",

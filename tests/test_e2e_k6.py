@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import k6lab
+from conftest import bridge_exe
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "sample_outputs" / "script.js"
 _FRACTION = re.compile(r"\.(\d{1,6})\d*")
-
-
-def bridge_command() -> str:
-    found = shutil.which("k6mcp-bridge") or str(Path(sys.executable).with_name("k6mcp-bridge"))
-    assert Path(found).exists(), "the k6mcp-bridge console script is not installed"
-    return found
 
 
 def point_key(metric: str, time: str, value: Any, tags: Any) -> tuple[Any, ...]:
@@ -64,7 +57,7 @@ def test_k6_piped_into_the_bridge_delivers_every_point(tmp_path: Path) -> None:
             env=k6lab.k6_env(base_url),
         )
         bridge = subprocess.run(
-            [bridge_command(), "-p", "jsonl", "-o", f"jsonl.path={messages}"],
+            [bridge_exe(), "-p", "jsonl", "-o", f"jsonl.path={messages}"],
             stdin=k6.stdout,
             capture_output=True,
             timeout=120,

@@ -1,0 +1,66 @@
+"""The README's promises, checked: the plugin example works and the hook headings are exact."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import subprocess
+from pathlib import Path
+
+from conftest import K6_RUN, ROOT, PluginDir, bridge_exe, write_dist
+from k6mcp_bridge.plugin import Plugin
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def fenced(language: str, after: str) -> str:
+    """The first ``language`` code block after the text ``after``."""
+    start = README.index(after)
+    match = re.search(rf"```{language}\n(.*?)```", README[start:], re.DOTALL)
+    assert match, f"no {language} block after {after!r}"
+    return match.group(1)
+
+
+def test_the_readme_plugin_is_short_and_works_once_installed(tmp_path: Path) -> None:
+    source = fenced("python", "### Writing a plugin")
+    code_lines = [line for line in source.splitlines() if line.strip()]
+    assert len(code_lines) < 20
+    toml = fenced("toml", "### Writing a plugin")
+    entry_points = toml[toml.index('[project.entry-points."k6mcp_bridge.plugins"]') :]
+    target = re.search(r'^(\S+) = "(\S+)"$', entry_points, re.MULTILINE)
+    assert target, toml
+    name, entry = target.groups()
+    write_dist(tmp_path, "k6mcp-slow-requests", "0.1.0", {"slow_requests": source}, {name: entry})
+
+    env = PluginDir(tmp_path).env()
+    listing = subprocess.run(
+        [bridge_exe(), "plugins", "--json"], env=env, capture_output=True, timeout=60, check=True
+    )
+    rows = {row["name"]: row for row in json.loads(listing.stdout)}
+    assert rows[name]["distribution"] == "k6mcp-slow-requests" and rows[name]["error"] is None
+
+    durations = [
+        json.loads(line)["data"]["value"]
+        for line in K6_RUN.read_text(encoding="utf-8").splitlines()
+        if '"metric":"http_req_duration","type":"Point"' in line
+    ]
+    limit = sorted(durations)[len(durations) // 2]
+    run = subprocess.run(
+        [bridge_exe(), str(K6_RUN), "-p", name, "-o", f"{name}.limit_ms={limit}"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr.decode()
+    slow = sum(value > limit for value in durations)
+    assert f"{slow} requests slower than {limit} ms" in run.stdout.decode()
+
+
+def test_each_hook_heading_is_the_exact_signature() -> None:
+    headings = dict(re.findall(r"^#### `(\w+)(\(.*\) -> None)`$", README, re.MULTILINE))
+    assert set(headings) == {"start", "process_batch", "process_data", "finish"}
+    for name, signature in headings.items():
+        actual = str(inspect.signature(getattr(Plugin, name))).replace("'", "")
+        assert actual == signature, f"README says {name}{signature}, code says {name}{actual}"
