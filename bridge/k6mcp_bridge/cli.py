@@ -8,12 +8,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import sys
-from contextlib import ExitStack
 from pathlib import Path
-from types import FrameType
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -22,10 +19,9 @@ from . import __version__
 from .config import Layered, Settings, config_path, load_only, read_env, read_file, validate
 from .errors import BridgeError, ConfigError, ExitStatus
 from .messages import json_schema
-from .pipeline import Pipeline, tune_gc
-from .plugin import Plugin, RunResult
+from .plugin import Plugin
 from .registry import Option, PluginEntry, build, discover
-from .source import Source, open_source
+from .runner import FollowOptions, execute
 
 log = logging.getLogger("k6mcp_bridge")
 
@@ -116,6 +112,30 @@ def run(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Log level ERROR (hides per-line warnings).")
     ] = False,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow", "-f", help="Keep reading SOURCE as k6 writes it (it may not exist yet)."
+        ),
+    ] = False,
+    from_end: Annotated[
+        bool, typer.Option(help="With --follow: start at the file's current end.")
+    ] = False,
+    poll: Annotated[
+        bool, typer.Option(help="With --follow: poll the file instead of inotify (NFS, VMs).")
+    ] = False,
+    idle_timeout: Annotated[
+        float | None,
+        typer.Option(help="With --follow: stop after this many seconds without growth."),
+    ] = None,
+    wait_pid: Annotated[
+        int | None,
+        typer.Option(help="With --follow: stop once this process (k6) has exited, after draining."),
+    ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="With --follow: save progress here and resume from it on restart."),
+    ] = None,
 ) -> None:
     """Read k6 results and deliver them to the enabled plugins."""
     _setup_logging("DEBUG" if verbose else "ERROR" if quiet else log_level or "INFO")
@@ -133,66 +153,45 @@ def run(
             if name not in settings.plugins:
                 settings.plugins.append(name)
         plugins = _plugins(settings, options)
-        if source is None and sys.stdin.isatty():
-            typer.echo(USAGE_HINT, err=True)
-            raise typer.Exit(ExitStatus.USAGE)
-        opened = open_source(source)
+        following = _follow_options(
+            follow, source, from_end, poll, idle_timeout, wait_pid, checkpoint
+        )
     except BridgeError as exc:
         log.error("%s", exc)
         raise typer.Exit(exc.exit_status) from None
-    raise typer.Exit(_run(opened, plugins, settings))
+    if source is None and sys.stdin.isatty():
+        typer.echo(USAGE_HINT, err=True)
+        raise typer.Exit(ExitStatus.USAGE)
+    raise typer.Exit(execute(source, plugins, settings, following))
 
 
-def _run(source: Source, plugins: list[Plugin], settings: Settings) -> ExitStatus:
-    with ExitStack() as stack:
-        stack.callback(source.close)
-        dead: BinaryIO | None = None
-        if settings.dead_letter is not None:
-            try:
-                dead = stack.enter_context(settings.dead_letter.open("wb"))
-            except OSError as exc:
-                log.error("cannot write dead-letter file %s: %s", settings.dead_letter, exc)
-                return ExitStatus.USAGE
-        console = sys.stderr.buffer if settings.passthrough else None
-        pipeline = Pipeline(plugins, settings, console=console, dead_letter=dead)
-        tune_gc()
-        if source.live:
-            stack.enter_context(_drain_on_first_interrupt(pipeline))
-        try:
-            result = pipeline.run(source)
-        except BridgeError as exc:
-            log.error("%s", exc)
-            return exc.exit_status
-    return _exit_status(result)
-
-
-def _exit_status(result: RunResult) -> ExitStatus:
-    if result.status == "interrupted":
-        return ExitStatus.INTERRUPTED
-    if result.stats.rejected or result.stats.input_errors:
-        return ExitStatus.REJECTED_RECORDS
-    return ExitStatus.OK
-
-
-class _drain_on_first_interrupt:
-    """On a pipe, Ctrl-C reaches k6 too: keep reading until k6 has written its last
-    samples and summary and closed the pipe. A second Ctrl-C stops at once."""
-
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
-        self.previous: Any = None
-
-    def _handler(self, signum: int, frame: FrameType | None) -> None:
-        if self.pipeline.interrupted:
-            raise KeyboardInterrupt
-        self.pipeline.interrupted = True
-        log.warning("interrupted: reading what the writer still sends (Ctrl-C again to stop now)")
-
-    def __enter__(self) -> None:
-        self.previous = signal.signal(signal.SIGINT, self._handler)
-
-    def __exit__(self, *exc: object) -> None:
-        signal.signal(signal.SIGINT, self.previous)
+def _follow_options(
+    follow: bool,
+    source: str | None,
+    from_end: bool,
+    poll: bool,
+    idle_timeout: float | None,
+    wait_pid: int | None,
+    checkpoint: Path | None,
+) -> FollowOptions | None:
+    if not follow:
+        given = [
+            name
+            for name, value in (
+                ("--from-end", from_end),
+                ("--poll", poll),
+                ("--idle-timeout", idle_timeout),
+                ("--wait-pid", wait_pid),
+                ("--checkpoint", checkpoint),
+            )
+            if value
+        ]
+        if given:
+            raise ConfigError(f"{given[0]} goes with --follow")
+        return None
+    if source is None or source == "-":
+        raise ConfigError("--follow needs a file path (stdin cannot be followed)")
+    return FollowOptions(from_end, poll, idle_timeout, wait_pid, checkpoint)
 
 
 def _settings(

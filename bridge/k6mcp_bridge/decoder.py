@@ -106,6 +106,11 @@ class JsonDecoder:
         self._on_reject = on_reject
         self._pending: _Fragment | None = None
 
+    @property
+    def held(self) -> int:
+        """Bytes of input (newline included) held as the first part of a split record."""
+        return len(self._pending.raw) + 1 if self._pending is not None else 0
+
     def decode(self, lines: list[bytes], out: list[Decoded]) -> None:
         """Append the messages in ``lines`` to ``out``; other lines go to the callbacks.
 

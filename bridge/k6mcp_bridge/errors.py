@@ -14,6 +14,7 @@ class ExitStatus(IntEnum):
     PLUGIN_FAILED = 70
     THRESHOLD_FAILED = 99
     INTERRUPTED = 130
+    TERMINATED = 143
 
 
 class BridgeError(Exception):
@@ -28,6 +29,10 @@ class ConfigError(BridgeError):
 
 class SourceError(BridgeError):
     """The input cannot be opened (a usage error), or broke off while read (counted as such)."""
+
+
+class TruncatedInput(SourceError):
+    """Compressed input that ends before its end: truncated, or still being written."""
 
 
 class PluginFailed(BridgeError):

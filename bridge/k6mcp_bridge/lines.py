@@ -53,6 +53,12 @@ class LineSplitter:
         self._tail = tail
         return lines
 
+    @property
+    def held(self) -> int:
+        """Bytes fed but not yet returned as lines."""
+        skipping = self._skipping
+        return len(self._tail) + (skipping.size if skipping is not None else 0)
+
     def finish(self) -> bytes | None:
         """The torn last line left at the end of input, if any."""
         if self._skipping is not None:

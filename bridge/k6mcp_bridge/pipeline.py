@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import BinaryIO
@@ -22,7 +23,7 @@ from .errors import BridgeError, PluginFailed, TooManyErrors
 from .lines import LineSplitter
 from .messages import MetricMessage, PointMessage
 from .plugin import MessageFailed, Plugin, RunInfo, RunResult, Stats, Status
-from .source import Source
+from .source import ByteStream
 
 log = logging.getLogger("k6mcp_bridge")
 input_log = logging.getLogger("k6mcp_bridge.input")
@@ -47,6 +48,7 @@ class Pipeline:
         settings: Settings,
         console: BinaryIO | None = None,
         dead_letter: BinaryIO | None = None,
+        on_commit: Callable[[int], None] | None = None,
     ) -> None:
         self.settings = settings
         self.stats = Stats()
@@ -56,8 +58,9 @@ class Pipeline:
         self._active = list(plugins)
         self._console = console
         self._dead_letter = dead_letter
+        self._on_commit = on_commit
 
-    def run(self, source: Source) -> RunResult:
+    def run(self, source: ByteStream) -> RunResult:
         """Read ``source`` to its end (or until stopped); every plugin's ``finish`` is called."""
         started = time.monotonic()
         info = RunInfo(source.name, datetime.now(timezone.utc), __version__)
@@ -81,11 +84,16 @@ class Pipeline:
             raise failure
         return result
 
-    def _read(self, source: Source) -> None:
+    def _read(self, source: ByteStream) -> None:
         size, wait = self.settings.batch_size, self.settings.batch_wait
         splitter = LineSplitter()
         decoder = JsonDecoder(self._on_console, self._on_reject)
         batch: list[MetricMessage | PointMessage] = []
+        if source.start.preamble:  # resuming: the metric definitions from before the offset
+            decoder.decode(list(source.start.preamble), batch)
+        decoder.lineno = source.start.lineno
+        offsets = _Offsets(source.start.offset) if self._on_commit else None
+        fed = 0
         first_at = 0.0
         try:
             for chunk in source.chunks(idle_tick=wait):
@@ -93,13 +101,19 @@ class Pipeline:
                     first_at = time.monotonic()
                 if chunk:
                     decoder.decode(splitter.feed(chunk), batch)
+                    if offsets is not None:
+                        fed += len(chunk)
+                        held = splitter.held + decoder.held
+                        offsets.mark(self.stats.messages + len(batch), fed - held)
                 while len(batch) >= size:
-                    self._deliver(batch[:size])
+                    self._deliver(batch[:size], offsets)
                     del batch[:size]
                     first_at = time.monotonic()
                 if batch and time.monotonic() - first_at >= wait:
-                    self._deliver(batch)
+                    self._deliver(batch, offsets)
                     batch = []
+                if offsets is not None and not chunk:
+                    self._commit(offsets, source)  # idle: let a rate-limited save catch up
             decoder.finish(splitter.finish(), batch)
         except BridgeError as exc:
             if isinstance(exc, (TooManyErrors, PluginFailed)):
@@ -111,9 +125,17 @@ class Pipeline:
             self.stats.lines = decoder.lineno
             self.stats.rejoined = decoder.rejoined
             if batch:
-                self._deliver(batch)
+                self._deliver(batch, offsets)
+            if offsets is not None:
+                self._commit(offsets, source)
 
-    def _deliver(self, batch: list[MetricMessage | PointMessage]) -> None:
+    def _commit(self, offsets: _Offsets, source: ByteStream) -> None:
+        if self._on_commit is not None and not source.compressed:
+            self._on_commit(offsets.committed)
+
+    def _deliver(
+        self, batch: list[MetricMessage | PointMessage], offsets: _Offsets | None = None
+    ) -> None:
         first = self.stats.messages + 1
         self.stats.messages += len(batch)
         for plugin in list(self._active):
@@ -126,6 +148,8 @@ class Pipeline:
                 else:
                     where = f"the batch of messages #{first}-#{first + len(batch) - 1}"
                 self._failed(plugin, f"process_batch on {where}", exc)
+        if offsets is not None:
+            offsets.delivered(self.stats.messages)
 
     def _call(self, plugin: Plugin, method: str, call: Callable[[Plugin], None]) -> None:
         try:
@@ -177,3 +201,25 @@ class Pipeline:
         limit = self.settings.max_errors
         if limit is not None and self.stats.rejected >= limit:
             raise TooManyErrors(f"stopped after {limit} rejected lines (--max-errors)")
+
+
+class _Offsets:
+    """The file offset that every plugin has processed, known at chunk boundaries.
+
+    After each chunk the pipeline marks (messages decoded so far, offset of the end of the last
+    complete line). Once that many messages are delivered, the offset is committed: a restart
+    from it repeats at most the messages of one chunk.
+    """
+
+    def __init__(self, base: int) -> None:
+        self.base = base
+        self.committed = base
+        self._marks: deque[tuple[int, int]] = deque()
+
+    def mark(self, messages: int, offset: int) -> None:
+        self._marks.append((messages, self.base + offset))
+
+    def delivered(self, messages: int) -> None:
+        marks = self._marks
+        while marks and marks[0][0] <= messages:
+            self.committed = marks.popleft()[1]

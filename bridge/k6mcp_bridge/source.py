@@ -15,9 +15,9 @@ import sys
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
-from .errors import SourceError
+from .errors import SourceError, TruncatedInput
 
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK_SIZE = 1 << 16
@@ -26,6 +26,31 @@ MAX_LINE_BYTES = 64 << 20
 """A line longer than this is not held in memory: it is reported with its first bytes."""
 
 _GZIP_OUT_LIMIT = 4 << 20
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where reading starts: a file offset, the line number before it, lines to replay first."""
+
+    offset: int = 0
+    lineno: int = 0
+    preamble: tuple[bytes, ...] = ()
+    """Lines from before ``offset`` that the decoder needs again (Metric records, CSV header)."""
+
+
+class ByteStream(Protocol):
+    """What the pipeline reads: a :class:`Source`, or one run of a followed file."""
+
+    name: str
+    live: bool
+    """Data may trickle in: deliver batches by time, and expect idle ticks (``b""``)."""
+    compressed: bool
+    """Decoded bytes are not file bytes, so file offsets cannot be tracked."""
+    start: Position
+
+    def chunks(self, idle_tick: float | None = None) -> Iterator[bytes]: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -39,6 +64,8 @@ class Source:
     live: bool
     """True for pipes, FIFOs and terminals: data may trickle, so batches are flushed by time."""
     close: Callable[[], None]
+    compressed: bool = False
+    start: Position = Position()
 
     def chunks(self, idle_tick: float | None = None) -> Iterator[bytes]:
         """Yield decoded bytes; a live source also yields ``b""`` after ``idle_tick`` idle s."""
@@ -51,6 +78,7 @@ class Source:
             if not chunk:
                 yield chunk
         if head[:2] == GZIP_MAGIC:
+            self.compressed = True
             yield from _gunzip(head, raw, self.name)
         else:
             if head:
@@ -140,4 +168,6 @@ def _gunzip(first: bytes, rest: Iterator[bytes], name: str) -> Iterator[bytes]:
         else:
             yield chunk
     if member_open:
-        raise SourceError(f"{name}: the gzip data ends early (truncated, or still being written)")
+        raise TruncatedInput(
+            f"{name}: the gzip data ends early (truncated, or still being written)"
+        )
