@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -132,6 +133,20 @@ def run(
         int | None,
         typer.Option(help="With --follow: stop once this process (k6) has exited, after draining."),
     ] = None,
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "--format", help="Input format: auto (default), json or csv.", show_default=False
+        ),
+    ] = None,
+    metric_type: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metric-type",
+            help="Type of a custom metric in CSV input (repeatable).",
+            metavar="NAME=counter|gauge|rate|trend",
+        ),
+    ] = None,
     checkpoint: Annotated[
         Path | None,
         typer.Option(help="With --follow: save progress here and resume from it on restart."),
@@ -145,9 +160,10 @@ def run(
         "max_errors": max_errors,
         "plugin_errors": plugin_errors,
         "log_level": "DEBUG" if verbose else "ERROR" if quiet else log_level,
+        "format": format,
     }
     try:
-        settings, options = _settings(config, flags, option or [])
+        settings, options = _settings(config, flags, option or [], metric_type or [])
         _setup_logging(settings.log_level)
         for name in plugin or []:
             if name not in settings.plugins:
@@ -195,7 +211,10 @@ def _follow_options(
 
 
 def _settings(
-    config: Path | None, flags: dict[str, Any], option_args: list[str]
+    config: Path | None,
+    flags: dict[str, Any],
+    option_args: list[str],
+    metric_types: Sequence[str] = (),
 ) -> tuple[Settings, dict[str, dict[str, Option]]]:
     layers = Layered()
     path = config_path(config, os.environ)
@@ -205,6 +224,11 @@ def _settings(
     for name, value in flags.items():
         if value is not None:
             layers.set(name, value, f"option --{name.replace('_', '-')}")
+    for text in metric_types:
+        name, sep, kind = text.partition("=")
+        if not (sep and name):
+            raise ConfigError(f"--metric-type {text!r}: expected NAME=counter|gauge|rate|trend")
+        layers.set_entry("metric_types", name, kind, f"option --metric-type {name}")
     for text in option_args:
         target, sep, value = text.partition("=")
         plugin, dot, key = target.partition(".")

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
+from .messages import MetricType
 from .registry import Option
 
 ENV_PREFIX = "K6MCP_BRIDGE_"
@@ -40,6 +41,10 @@ class Settings(BaseModel):
     """Deliver a batch once it holds this many messages..."""
     batch_wait: float = Field(0.1, gt=0)
     """...or once its first message has waited this many seconds."""
+    format: Literal["auto", "json", "csv"] = "auto"
+    """The input format; ``auto`` tells k6's CSV header from JSON lines."""
+    metric_types: dict[str, MetricType] = Field(default_factory=dict)
+    """Types of custom metrics in CSV input (CSV carries none), e.g. ``{"my_trend": "trend"}``."""
     log_level: LogLevel = "INFO"
     plugins: list[str] = Field(default_factory=lambda: ["summary"])
     """The enabled plugins."""
@@ -61,8 +66,11 @@ class Settings(BaseModel):
 
 # (section, key) in the file → setting name
 _OWN_SECTION = {("logging", "level"): "log_level", ("plugins", "enabled"): "plugins"}
+_MAPPINGS = ("metric_types",)
 _FILE_KEYS = {
-    ("bridge", name): name for name in Settings.model_fields if name not in _OWN_SECTION.values()
+    ("bridge", name): name
+    for name in Settings.model_fields
+    if name not in _OWN_SECTION.values() and name not in _MAPPINGS
 } | _OWN_SECTION
 
 
@@ -77,6 +85,11 @@ class Layered:
     def set(self, name: str, value: Any, origin: str) -> None:
         self.values[name] = value
         self.origins[name] = origin
+
+    def set_entry(self, name: str, key: str, value: str, origin: str) -> None:
+        """One key of a mapping setting (``metric_types``)."""
+        self.values.setdefault(name, {})[key] = value
+        self.origins[f"{name}.{key}"] = origin
 
     def set_option(self, plugin: str, key: str, value: str, origin: str) -> None:
         self.plugin_options.setdefault(plugin, {})[key] = Option(value, origin)
@@ -98,10 +111,14 @@ def read_file(path: Path, layers: Layered) -> None:
             for key, value in parser.items(section):
                 layers.set_option(plugin, key, value, f"{path} [{section}] {key}")
             continue
+        if section == "metric_types":
+            for key, value in parser.items(section):
+                layers.set_entry("metric_types", key, value, f"{path} [{section}] {key}")
+            continue
         if section not in {s for s, _ in _FILE_KEYS}:
             raise ConfigError(
                 f"{path}: unknown section [{section}] "
-                "(known: [bridge], [logging], [plugins], [plugin.NAME])"
+                "(known: [bridge], [logging], [plugins], [metric_types], [plugin.NAME])"
             )
         for key, value in parser.items(section):
             name = _FILE_KEYS.get((section, key))
@@ -119,6 +136,13 @@ def read_env(env: Mapping[str, str], layers: Layered) -> None:
         name = var.removeprefix(ENV_PREFIX).lower()
         if name not in Settings.model_fields:
             raise ConfigError(f"unknown environment variable {var}")
+        if name in _MAPPINGS:  # NAME=VALUE,NAME=VALUE
+            for item in filter(None, (part.strip() for part in value.split(","))):
+                key, _, item_value = item.partition("=")
+                layers.set_entry(
+                    name, key.strip(), item_value.strip(), f"environment variable {var}"
+                )
+            continue
         layers.set(name, value, f"environment variable {var}")
 
 
@@ -129,7 +153,8 @@ def validate(layers: Layered) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False):
-            name = str(error["loc"][0])
+            loc = [str(part) for part in error["loc"]]
+            name = ".".join(loc[:2]) if loc[0] in _MAPPINGS else loc[0]
             origin = layers.origins.get(name, "?")
             problems.append(f"bad value for {name} ({origin}): {error['msg']}")
         raise ConfigError("\n".join(problems)) from None

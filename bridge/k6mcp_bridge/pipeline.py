@@ -18,9 +18,9 @@ from typing import BinaryIO
 
 from . import __version__
 from .config import Settings
-from .decoder import JsonDecoder, Rejection
-from .errors import BridgeError, PluginFailed, TooManyErrors
-from .lines import LineSplitter
+from .decoder import Rejection
+from .decoding import Decoding
+from .errors import BridgeError, ConfigError, PluginFailed, TooManyErrors
 from .messages import MetricMessage, PointMessage
 from .plugin import MessageFailed, Plugin, RunInfo, RunResult, Stats, Status
 from .source import ByteStream
@@ -85,26 +85,22 @@ class Pipeline:
         return result
 
     def _read(self, source: ByteStream) -> None:
-        size, wait = self.settings.batch_size, self.settings.batch_wait
-        splitter = LineSplitter()
-        decoder = JsonDecoder(self._on_console, self._on_reject)
+        settings = self.settings
+        size, wait = settings.batch_size, settings.batch_wait
+        decoding = Decoding(
+            self._on_console, self._on_reject, source.start, settings.format, settings.metric_types
+        )
         batch: list[MetricMessage | PointMessage] = []
-        if source.start.preamble:  # resuming: the metric definitions from before the offset
-            decoder.decode(list(source.start.preamble), batch)
-        decoder.lineno = source.start.lineno
         offsets = _Offsets(source.start.offset) if self._on_commit else None
-        fed = 0
         first_at = 0.0
         try:
             for chunk in source.chunks(idle_tick=wait):
                 if not batch:
                     first_at = time.monotonic()
                 if chunk:
-                    decoder.decode(splitter.feed(chunk), batch)
+                    decoding.feed(chunk, batch)
                     if offsets is not None:
-                        fed += len(chunk)
-                        held = splitter.held + decoder.held
-                        offsets.mark(self.stats.messages + len(batch), fed - held)
+                        offsets.mark(self.stats.messages + len(batch), decoding.fed - decoding.held)
                 while len(batch) >= size:
                     self._deliver(batch[:size], offsets)
                     del batch[:size]
@@ -114,16 +110,16 @@ class Pipeline:
                     batch = []
                 if offsets is not None and not chunk:
                     self._commit(offsets, source)  # idle: let a rate-limited save catch up
-            decoder.finish(splitter.finish(), batch)
+            decoding.finish(batch)
         except BridgeError as exc:
-            if isinstance(exc, (TooManyErrors, PluginFailed)):
+            if isinstance(exc, (TooManyErrors, PluginFailed, ConfigError)):
                 raise
             self.stats.input_errors.append(str(exc))  # the input broke off: corrupt gzip...
             log.error("%s", exc)
-            decoder.finish(splitter.finish(), batch)
+            decoding.finish(batch)
         finally:
-            self.stats.lines = decoder.lineno
-            self.stats.rejoined = decoder.rejoined
+            self.stats.lines = decoding.lineno
+            self.stats.rejoined = decoding.rejoined
             if batch:
                 self._deliver(batch, offsets)
             if offsets is not None:

@@ -1,0 +1,660 @@
+"""k6's CSV output (``--out csv=…``) → MCP messages, console text or precise rejections.
+
+The interface mirrors :class:`~.decoder.JsonDecoder`: lists of physical lines (no ``\\n``)
+in, messages appended to ``out``, other lines to the ``on_console``/``on_reject`` callbacks.
+
+How k6 v1.1.0 writes CSV, and how it is read back here (``shared/docs/k6-formats.md`` §2):
+
+* **Header.** The first line names the columns: ``metric_name,timestamp,metric_value``, the
+  enabled indexable system tags (sorted), then ``extra_tags,metadata``. Columns are found by
+  name, never by position. A header line met again later (concatenated files, a followed file
+  that was replaced) is read again. Lines before the first header are console text: with
+  ``--out csv=-`` k6 prints its banner before the header.
+* **Records.** RFC 4180 quoting, read by :mod:`csv` (strict). A quoted field may contain line
+  breaks: the physical lines of such a record are joined before parsing (at most
+  :data:`MAX_RECORD_LINES` lines; past that, or at the end of input, the first line is
+  rejected and the lines after it are read again as records). ``\\r\\n`` line ends work.
+* **Tags.** A tag column's value is the tag; an empty column is an absent tag (k6 writes
+  absent and empty alike), except ``group``: k6 tags every sample a VU emits with its group,
+  ``""`` for the root group, so an empty ``group`` column is the root group ``""`` — for all
+  metrics but those k6 emits outside VUs (:data:`~.k6_metrics.EMITTED_OUTSIDE_VUS`), whose
+  samples have no ``group`` tag in k6's JSON output of the same run.
+* **extra_tags / metadata.** ``k=v`` pairs joined with ``&``, not escaped: see
+  :func:`decode_pairs` for the best-effort rule when a key or value contains ``&`` or ``=``.
+* **Time.** Each value is recognised on its own, so no flag is needed: digits only are unix
+  time, seconds/milliseconds/microseconds/nanoseconds by magnitude (see :func:`parse_time`);
+  anything else must be RFC 3339 with a zone (``rfc3339``, ``rfc3339_nano``), and keeps it.
+  Precision is the microsecond; nanoseconds are truncated, as for JSON.
+* **Values.** ``%f`` (six decimals), or ``+Inf``/``-Inf``. ``NaN`` is rejected (k6 never
+  writes it).
+* **Metric messages.** CSV has no ``Metric`` records, so one is made before a metric's first
+  point: k6's built-in metrics from :data:`~.k6_metrics.BUILTIN_METRICS`, others from
+  ``metric_types`` (``contains`` ``"default"``), anything else as :data:`FALLBACK_TYPE` with
+  one warning per metric. Thresholds and submetrics are not in CSV: ``[]`` and ``None``.
+* **Console text after the header.** With ``--out csv=-`` k6 also prints its summary (and,
+  without ``-q``, progress lines) on stdout. A line that is empty, starts with white space or
+  a non-ASCII character, or is one of k6's progress lines (``running (…), …`` and
+  ``name [ 42% ] …``) is console text. Every other line is a record, decoded or rejected: a
+  bad row is never mistaken for console text. k6's 4 KiB stdout buffer can cut a row in two
+  around a progress line (as for JSON); such halves are rejected, not joined: use ``-q`` or a
+  file.
+
+Rejections name the first physical line of the record, the CSV column at fault
+(``metric_name``, ``timestamp``, ``metric_value``; ``None`` for the record as a whole) and keep
+the physical lines exactly as read. ``rejoined`` stays 0: a multi-line quoted record is
+ordinary CSV, not a record repaired after k6's console output split it; ``multiline`` counts
+them.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from operator import itemgetter, methodcaller
+from types import MappingProxyType
+from typing import Any, Final, Literal, get_args
+
+from pydantic import AwareDatetime, TypeAdapter, ValidationError
+from pydantic_core import SchemaValidator
+
+from .decoder import Decoded, Rejection, shorten_value
+from .k6_metrics import BUILTIN_METRICS, EMITTED_OUTSIDE_VUS
+from .lines import Overlong
+from .messages import MetricMessage, MetricType, PointMessage, ValueKind
+from .source import MAX_LINE_BYTES
+
+log = logging.getLogger("k6mcp_bridge.input")
+
+HEADER_START: Final = ("metric_name", "timestamp", "metric_value")
+"""The first three columns of every k6 CSV header."""
+FALLBACK_TYPE: Final[MetricType] = "trend"
+"""The type of a custom metric nobody typed. A trend keeps every value, so count, sum (count times
+mean), min, max, last and the distribution all survive; calling a gauge a counter would add
+up levels, and calling a trend a gauge would keep only its last value."""
+MAX_RECORD_LINES: Final = 1000
+"""Physical lines one quoted record may span before its first line is taken as broken."""
+
+_HEADER_TEXT = ",".join(HEADER_START)
+_HEADER_BYTES = _HEADER_TEXT.encode()
+_BOM = "\ufeff"
+_DECIDE_BY = 64 * 1024
+_ROW_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_,")
+_PROGRESS = re.compile(r"running \(|\S+\s+(?:\S\s+)?\[\s*\d+% \]")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_US = timedelta(microseconds=1)
+_PARSE_RFC3339: Callable[[str], datetime] = TypeAdapter(AwareDatetime).validate_python
+_PAIR_CACHE_SIZE = 4096
+_SPLIT_PAIR: Callable[[str], list[str]] = methodcaller("split", "=", 1)
+_VALIDATE_POINT: Callable[[Any], PointMessage] = SchemaValidator(
+    PointMessage.__pydantic_core_schema__
+).validate_python
+_NAN = float("nan")
+_NO_TYPES: Mapping[str, MetricType] = MappingProxyType({})
+_TYPES = "|".join(get_args(MetricType))
+
+
+def detect_format(head: bytes, *, at_end: bool = False) -> Literal["json", "csv"] | None:
+    """``"csv"`` or ``"json"`` from the first bytes of the (decompressed) stream.
+
+    Lines are looked at in order: one starting with ``{`` means JSON, k6's CSV header
+    (``metric_name,timestamp,metric_value…``) means CSV, anything else (k6's banner, which
+    precedes the CSV header with ``--out csv=-``) is skipped. ``None`` means "too few bytes
+    to tell": call again with more. Undecided after 64 KiB, or at the end of input
+    (``at_end``), the answer is ``"json"``, whose decoder passes console text through.
+    """
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    lines = head.split(b"\n")
+    last = lines.pop()
+    for line in lines:
+        if line.startswith(b"{"):
+            return "json"
+        if line.startswith(_HEADER_BYTES):
+            return "csv"
+    if last.startswith(b"{"):
+        return "json"
+    if last.startswith(_HEADER_BYTES):
+        return "csv"
+    if at_end or len(head) >= _DECIDE_BY:
+        return "json"
+    return None
+
+
+def parse_time(text: str) -> datetime:
+    """A k6 CSV timestamp in any ``timeFormat`` as an aware datetime (µs, truncated).
+
+    Digits only are unix time, told apart by magnitude: below 10¹¹ seconds (k6 ``unix``,
+    10 digits today), below 10¹⁴ milliseconds (13), below 10¹⁷ microseconds (16), else
+    nanoseconds (19); UTC. Anything else must be RFC 3339 with a zone, which is kept.
+    Raises ``ValueError``.
+    """
+    if text.isdigit():
+        return _unix_time(text)
+    if text[4:5] != "-":  # the validator would also read "-5" or "1.5" as unix seconds
+        raise ValueError("neither digits nor an RFC 3339 date-time")
+    try:
+        return _PARSE_RFC3339(text)
+    except ValidationError as exc:
+        raise ValueError(exc.errors(include_url=False)[0]["msg"]) from None
+
+
+def _unix_time(digits: str) -> datetime:
+    if not digits.isascii():
+        raise ValueError("digits other than 0-9")
+    number = int(digits)
+    if number < 10**11:
+        micros = number * 1_000_000
+    elif number < 10**14:
+        micros = number * 1000
+    elif number < 10**17:
+        micros = number
+    else:
+        micros = number // 1000
+    try:
+        return _EPOCH + micros * _ONE_US
+    except OverflowError:
+        raise ValueError("out of range") from None
+
+
+def decode_pairs(text: str) -> dict[str, str]:
+    """k6's unescaped ``k=v&k=v`` encoding of ``extra_tags`` and ``metadata``, best effort.
+
+    k6 joins ``key=value`` with ``&`` in random order and escapes nothing, so ``&`` or ``=``
+    inside a key or value is ambiguous. The rule: split at every ``&``; a piece with ``=``
+    starts a pair (the key ends at its first ``=``, so a value keeps its own ``=``); a piece
+    without ``=`` belongs to the value before it (``u=a&&q=1`` → ``{"u": "a&", "q": "1"}``),
+    or, when no pair came before, to the key after it (``m&k=v=1&x`` →
+    ``{"m&k": "v=1&x"}``); a piece whose key was already seen also continues the value before
+    it. What this cannot recover: a value containing ``&name=`` (``a=x&b=y`` is always read as
+    two pairs) and a key containing ``&`` that follows another pair.
+    """
+    pieces = text.split("&")
+    if text.count("=") >= len(pieces):  # perhaps plain k6 output: every piece has a "="
+        try:
+            pairs = dict(map(_SPLIT_PAIR, pieces))
+            if len(pairs) == len(pieces):
+                return pairs
+        except ValueError:
+            pass
+    pairs = {}
+    last: str | None = None
+    held: list[str] = []
+    for piece in pieces:
+        key, eq, value = piece.partition("=")
+        if eq and key not in pairs:
+            if held:
+                key = "&".join([*held, key])
+                held = []
+            pairs[key] = value
+            last = key
+        elif last is not None:
+            pairs[last] += "&" + piece
+        else:
+            held.append(piece)
+    if held:  # no "=" at all: not k6's encoding; keep the text as a key
+        pairs["&".join(held)] = ""
+    return pairs
+
+
+def _ends_quoted(text: str, quoted: bool) -> bool:
+    """Whether an RFC 4180 record is inside a quoted field at the end of ``text``.
+
+    ``quoted`` says whether ``text`` starts inside one (the line continues a record).
+    """
+    at, end = 0, len(text)
+    if not quoted and text.startswith('"'):
+        at, quoted = 1, True
+    while True:
+        if quoted:
+            close = text.find('"', at)
+            while close >= 0 and text.startswith('"', close + 1):  # "" is an escaped quote
+                close = text.find('"', close + 2)
+            if close < 0:
+                return True
+            at, quoted = close + 1, False
+        field_end = text.find(",", at)
+        if field_end < 0:
+            return False
+        at = field_end + 1
+        quoted = text.startswith('"', at)
+        if quoted:
+            at += 1
+        elif at > end:  # pragma: no cover - defensive
+            return False
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Where things are in the rows under one header."""
+
+    count: int
+    name: int
+    time: int
+    value: int
+    tag_names: tuple[str, ...]
+    tag_values: Callable[[list[str]], tuple[str, ...]]
+    extra: int | None
+    metadata: int | None
+    has_group: bool
+
+    @classmethod
+    def of(cls, header: list[str]) -> _Columns:
+        special = {*HEADER_START, "extra_tags", "metadata"}
+        tag_at = [i for i, name in enumerate(header) if name not in special]
+        return cls(
+            count=len(header),
+            name=header.index("metric_name"),
+            time=header.index("timestamp"),
+            value=header.index("metric_value"),
+            tag_names=tuple(header[i] for i in tag_at),
+            tag_values=_getter(tag_at),
+            extra=header.index("extra_tags") if "extra_tags" in header else None,
+            metadata=header.index("metadata") if "metadata" in header else None,
+            has_group="group" in header,
+        )
+
+
+def _getter(indexes: list[int]) -> Callable[[list[str]], tuple[str, ...]]:
+    if not indexes:
+        return lambda row: ()
+    if len(indexes) == 1:
+        only = indexes[0]
+        return lambda row: (row[only],)
+    get: Callable[[list[str]], tuple[str, ...]] = itemgetter(*indexes)
+    return get
+
+
+@dataclass
+class _Held:
+    """A record whose quoted field is still open at the end of its last line."""
+
+    lineno: int
+    lines: list[bytes]
+    texts: list[str]
+    size: int
+
+
+_Raw = bytes | tuple[bytes, ...]
+
+
+@dataclass
+class _Batch:
+    """Complete records: their text, the line number each began at, their physical lines."""
+
+    texts: list[str]
+    firsts: Sequence[int]
+    raws: Sequence[_Raw]
+    problems: dict[int, tuple[str, str]]
+    """Record index → why it cannot be parsed (not UTF-8, overlong, unterminated quote) and
+    its text, if any (the record's own text is left empty for the CSV reader)."""
+
+    @classmethod
+    def empty(cls) -> _Batch:
+        return cls([], [], [], {})
+
+    def add(self, text: str, first: int, raw: _Raw) -> None:
+        self.texts.append(text)
+        self.firsts.append(first)  # type: ignore[attr-defined]  # lists when built up
+        self.raws.append(raw)  # type: ignore[attr-defined]
+
+    def problem(self, first: int, raw: _Raw, reason: str, text: str = "") -> None:
+        self.problems[len(self.texts)] = (reason, text)
+        self.add("", first, raw)
+
+
+class CsvDecoder:
+    """Decodes lists of complete lines of k6 CSV; keeps the header and a multi-line record.
+
+    ``lineno`` counts physical lines consumed, ``multiline`` the records that spanned several
+    physical lines (quoted line breaks); ``rejoined`` is always 0 (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        on_console: Callable[[bytes], None],
+        on_reject: Callable[[Rejection], None],
+        metric_types: Mapping[str, MetricType] = _NO_TYPES,
+        max_record_lines: int = MAX_RECORD_LINES,
+    ) -> None:
+        self.lineno = 0
+        self.rejoined = 0
+        self.multiline = 0
+        self._on_console = on_console
+        self._on_reject = on_reject
+        self._metric_types = dict(metric_types)
+        self._max_record_lines = max_record_lines
+        self._columns: _Columns | None = None
+        self._held: _Held | None = None
+        self._metrics: set[str] = set()
+        self._warned: set[str] = set()
+        self._pairs: dict[str, dict[str, str]] = {}
+        self._last_time: tuple[str, datetime | str] = ("", "")
+        for name, kind in self._metric_types.items():
+            if kind not in get_args(MetricType):
+                raise ValueError(f"metric type {name}={kind}: expected one of {_TYPES}")
+            builtin = BUILTIN_METRICS.get(name)
+            if builtin is not None and builtin[0] != kind:
+                log.warning(
+                    "metric type %s=%s ignored: %r is a k6 built-in metric, always a %s",
+                    name,
+                    kind,
+                    name,
+                    builtin[0],
+                )
+
+    @property
+    def held(self) -> int:
+        """Bytes of input (newlines included) held as the first lines of an open record."""
+        held = self._held
+        return held.size + 1 if held is not None else 0  # size counts the newlines between
+
+    def decode(self, lines: list[bytes], out: list[Decoded]) -> None:
+        """Append the messages in ``lines`` to ``out``; other lines go to the callbacks.
+
+        ``out`` keeps what was decoded even when a callback raises part way.
+        """
+        if not lines:
+            return
+        first = self.lineno + 1
+        batch = self._simple(lines, first)
+        if batch is None:
+            batch = _Batch.empty()
+            self._assemble(lines, first, batch)
+        self._rows(batch, out)
+        self.lineno = first + len(lines) - 1
+
+    def finish(self, tail: bytes | None, out: list[Decoded]) -> None:
+        """Decode a last line that had no newline, then report a quoted field left open."""
+        if tail is not None:
+            self.decode([tail], out)
+        end = self.lineno
+        while self._held is not None:
+            batch = _Batch.empty()
+            self._release("the input ended inside a quoted field", batch)
+            self._rows(batch, out)
+        self.lineno = end
+        if self._columns is None and end:
+            log.warning(
+                "no k6 CSV header (%s,...) in %d lines: nothing was decoded", _HEADER_TEXT, end
+            )
+
+    def restart(self) -> None:
+        """Forget the header, the metrics seen and any open record: a new file begins.
+
+        Call :meth:`finish` first to report a record the old file left open.
+        """
+        self._columns = None
+        self._held = None
+        self._metrics.clear()
+
+    # --- physical lines → records --------------------------------------------------------
+
+    def _simple(self, lines: list[bytes], first: int) -> _Batch | None:
+        """The usual batch, without a per-line loop: one record per line, nothing unusual."""
+        if self._held is not None or Overlong in map(type, lines):
+            return None
+        try:
+            text = b"\n".join(lines).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        texts = text.split("\n")
+        if '"' in text and any(t.count('"') & 1 for t in texts if '"' in t):
+            return None
+        return _Batch(texts, range(first, first + len(lines)), lines, {})
+
+    def _assemble(self, lines: list[bytes], first: int, batch: _Batch) -> None:
+        if not lines:
+            return
+        try:
+            texts: list[str | None] = list(b"\n".join(lines).decode("utf-8").split("\n"))
+        except UnicodeDecodeError:
+            texts = [_utf8(line) for line in lines]
+        lineno = first - 1
+        for line, text in zip(lines, texts, strict=True):
+            lineno += 1
+            if self._held is not None:
+                self._continue(line, text, batch)
+            elif text is None or type(line) is Overlong:
+                batch.problem(lineno, line, _line_problem(line))
+            elif '"' in text and text.count('"') & 1 and _ends_quoted(text, False):
+                self._held = _Held(lineno, [line], [text], len(line))
+            else:
+                batch.add(text, lineno, line)
+
+    def _continue(self, line: bytes, text: str | None, batch: _Batch) -> None:
+        held = self._held
+        assert held is not None
+        if text is None or type(line) is Overlong:
+            reason = "a quoted field is not closed before a line that cannot continue it"
+            self._release(reason, batch, then=[line])
+            return
+        held.lines.append(line)
+        held.texts.append(text)
+        held.size += len(line) + 1
+        if not _ends_quoted(text, True):
+            self._held = None
+            self.multiline += 1
+            batch.add("\n".join(held.texts), held.lineno, tuple(held.lines))
+        elif len(held.lines) >= self._max_record_lines or held.size > MAX_LINE_BYTES:
+            self._release(f"a quoted field is not closed within {len(held.lines)} lines", batch)
+
+    def _release(self, reason: str, batch: _Batch, then: list[bytes] | None = None) -> None:
+        """Reject the held record's first line; read its other lines (and ``then``) again."""
+        held = self._held
+        assert held is not None
+        self._held = None
+        batch.problem(held.lineno, held.lines[0], reason, held.texts[0])
+        self._assemble(held.lines[1:] + (then or []), held.lineno + 1, batch)
+
+    # --- records → messages ----------------------------------------------------------------
+
+    def _rows(self, batch: _Batch, out: list[Decoded]) -> None:
+        reader = csv.reader(batch.texts, strict=True)
+        while True:
+            try:
+                if not self._read_rows(reader, batch, out):
+                    return
+            except csv.Error as exc:
+                index = reader.line_num - 1
+                if self._columns is None or _is_console(batch.texts[index]):
+                    self._console(batch, index)
+                else:
+                    self._reject(batch, index, None, f"malformed CSV: {exc}")
+
+    def _read_rows(self, reader: Any, batch: _Batch, out: list[Decoded]) -> bool:
+        """Decode rows until the end (``False``) or until a header changed the columns."""
+        append = out.append
+        columns = self._columns
+        if columns is None:
+            count = -1  # no row is complete before a header
+        else:
+            count, names, tag_values = columns.count, columns.tag_names, columns.tag_values
+            name_at, time_at, value_at = columns.name, columns.time, columns.value
+            extra_at, metadata_at, has_group = columns.extra, columns.metadata, columns.has_group
+        metrics = self._metrics
+        last_text, last_time = self._last_time  # the time of the last row, as text and value
+        pairs = self._pairs_of
+        validate = _VALIDATE_POINT
+        for row in reader:
+            if len(row) == count:
+                name = row[name_at]
+                stamp = row[time_at]
+                try:
+                    if stamp != last_text:
+                        if stamp.isdigit():
+                            last_time = _unix_time(stamp)
+                        elif stamp[4:5] == "-":  # RFC 3339: parsed by the validator
+                            last_time = stamp
+                        else:
+                            raise ValueError(stamp)
+                        last_text = stamp
+                    value = float(row[value_at])
+                except ValueError:
+                    value = _NAN
+                if name and value == value:  # not NaN
+                    tags = {k: v for k, v in zip(names, tag_values(row), strict=True) if v}
+                    if has_group and "group" not in tags and name not in EMITTED_OUTSIDE_VUS:
+                        tags["group"] = ""
+                    if extra_at is not None and row[extra_at]:
+                        tags = {**pairs(row[extra_at]), **tags}
+                    metadata = None
+                    if metadata_at is not None and row[metadata_at]:
+                        metadata = pairs(row[metadata_at])
+                    point = {"metric": name, "time": last_time, "value": value}
+                    point["tags"], point["metadata"] = tags, metadata
+                    try:
+                        message = validate({"data": point})
+                    except ValidationError:  # only the time can be wrong here
+                        pass
+                    else:
+                        if name not in metrics:
+                            append(self._metric(name))
+                        append(message)
+                        continue
+                self._bad_row(row, reader.line_num - 1, batch)
+            else:
+                self._odd_row(row, reader.line_num - 1, batch)
+            if self._columns is not columns:  # a header: go on with its columns
+                self._last_time = (last_text, last_time)
+                return True
+        self._last_time = (last_text, last_time)
+        return False
+
+    def _pairs_of(self, text: str) -> dict[str, str]:
+        """:func:`decode_pairs`, cached: k6 repeats the same few strings (do not modify)."""
+        cached = self._pairs.get(text)
+        if cached is None:
+            if len(self._pairs) >= _PAIR_CACHE_SIZE:
+                self._pairs.clear()
+            cached = self._pairs[text] = decode_pairs(text)
+        return cached
+
+    def _odd_row(self, row: list[str], index: int, batch: _Batch) -> None:
+        """A record without the header's column count: header, console text or rejection."""
+        text = batch.texts[index]
+        if index in batch.problems:
+            reason, text = batch.problems[index]
+            if text and (self._columns is None or _is_console(text)):
+                self._console(batch, index)  # k6's console text with an odd '"'
+            else:
+                self._reject(batch, index, None, reason)
+            return
+        if self._columns is None and text.startswith(_BOM):
+            text = text[1:]
+            row = next(csv.reader([text], strict=True))
+        if _is_header(row):
+            self._header(row)
+            return
+        if self._columns is None or _is_console(text):
+            self._console(batch, index)
+            return
+        reason = f"{len(row)} columns where the header has {self._columns.count}"
+        self._reject(batch, index, None, reason)
+
+    def _bad_row(self, row: list[str], index: int, batch: _Batch) -> None:
+        """A row with the right columns whose name, time or value is wrong."""
+        columns = self._columns
+        assert columns is not None
+        if _is_header(row):
+            self._header(row)
+            return
+        if not row[columns.name]:
+            self._reject(batch, index, "metric_name", "empty metric name")
+            return
+        stamp = row[columns.time]
+        try:
+            parse_time(stamp)
+        except ValueError as exc:
+            reason = (
+                f"not a k6 timestamp ({exc}): expected unix seconds, milliseconds, "
+                f"microseconds or nanoseconds, or RFC 3339 with a zone; got {shorten_value(stamp)}"
+            )
+            self._reject(batch, index, "timestamp", reason)
+            return
+        value = row[columns.value]
+        try:
+            float(value)
+            reason = "NaN is not a value k6 writes"
+        except ValueError:
+            reason = f"not a number: {shorten_value(value)}"
+        self._reject(batch, index, "metric_value", reason)
+
+    def _console(self, batch: _Batch, index: int) -> None:
+        self.lineno = _last_line(batch, index)
+        raw = batch.raws[index]
+        for line in raw if isinstance(raw, tuple) else (raw,):
+            self._on_console(line)
+
+    def _header(self, row: list[str]) -> None:
+        """Read a header; one after the first starts another k6 output (concatenated files)."""
+        if self._columns is not None:
+            self._metrics.clear()  # its metrics are announced again, as k6's JSON would
+        self._columns = _Columns.of(row)
+
+    def _reject(self, batch: _Batch, index: int, field: str | None, reason: str) -> None:
+        self.lineno = _last_line(batch, index)
+        raw = batch.raws[index]
+        lines = raw if isinstance(raw, tuple) else (raw,)
+        self._on_reject(Rejection(batch.firsts[index], field, reason, lines))
+
+    def _metric(self, name: str) -> MetricMessage:
+        self._metrics.add(name)
+        known = BUILTIN_METRICS.get(name)
+        if known is not None:
+            kind, contains = known
+        elif name in self._metric_types:
+            kind, contains = self._metric_types[name], "default"
+        else:
+            kind, contains = FALLBACK_TYPE, "default"
+            if name not in self._warned:
+                self._warned.add(name)
+                log.warning(
+                    "metric %r: k6's CSV output does not carry metric types and this is not "
+                    "a k6 built-in metric, so it is treated as a %s; set its type with "
+                    "--metric-type %s=%s or in the configuration file",
+                    name,
+                    FALLBACK_TYPE,
+                    name,
+                    _TYPES,
+                )
+        return _metric_message(name, kind, contains)
+
+
+def _metric_message(name: str, kind: MetricType, contains: ValueKind) -> MetricMessage:
+    data = {"name": name, "type": kind, "contains": contains, "submetrics": None}
+    return MetricMessage.model_validate({"data": data})
+
+
+def _utf8(line: bytes) -> str | None:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _line_problem(line: bytes) -> str:
+    if isinstance(line, Overlong):
+        return f"the line is {line.size} bytes long, over the {line.limit}-byte limit"
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text: byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
+    return "unreadable line"  # pragma: no cover - defensive
+
+
+def _is_header(row: list[str]) -> bool:
+    return tuple(row[:3]) == HEADER_START and len(set(row)) == len(row)
+
+
+def _is_console(text: str) -> bool:
+    """k6's own console output: blank, indented or non-ASCII first, or a progress line."""
+    return text[:1] not in _ROW_START or _PROGRESS.match(text) is not None
+
+
+def _last_line(batch: _Batch, index: int) -> int:
+    raw = batch.raws[index]
+    return batch.firsts[index] + (len(raw) - 1 if isinstance(raw, tuple) else 0)
