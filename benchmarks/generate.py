@@ -5,7 +5,8 @@ Usage (k6 v1.1.0 on PATH or next to the Python in use):
     python benchmarks/generate.py [--out-dir benchmarks/data] [--lines 1000000]
 
 Writes `http.jsonl` (HTTP against the loopback k6lab server: long lines, many tags) and
-`custom.jsonl` (custom metrics in a tight loop, no HTTP: short lines). Each k6 run is bounded:
+`custom.jsonl` (custom metrics in a tight loop, no HTTP: short lines), each with a `.csv` twin
+written by the same k6 run (`--out json=… --out csv=…`). Each k6 run is bounded:
 a fixed iteration count chosen to reach about `--lines` lines, and a `maxDuration` in the script.
 """
 
@@ -52,9 +53,11 @@ def count_lines(path: Path) -> int:
 
 def run_job(job: Job, out_dir: Path, target_lines: int, base_url: str) -> None:
     out = out_dir / job.output
+    csv_out = out.with_suffix(".csv")  # the same samples as CSV, from the same run
     env = k6lab.k6_env(base_url)
     env["ITERATIONS"] = str(job.iterations(target_lines))
-    cmd = [*k6lab.k6_run_args(), "-q", "--no-summary", "--out", f"json={out}", job.script]
+    outs = ["--out", f"json={out}", "--out", f"csv={csv_out}"]
+    cmd = [*k6lab.k6_run_args(), "-q", "--no-summary", *outs, job.script]
     started = time.monotonic()
     proc = subprocess.run(
         cmd, cwd=HERE, env=env, capture_output=True, timeout=K6_TIMEOUT_S, check=False

@@ -12,7 +12,9 @@ Per file it times, best of ``--repeat``:
 * ``validate_json``: a bare loop of the decoder's validator on the same models, one call per
   line — the floor the pipeline adds to;
 * ``json.loads``: a plain standard-library loop;
-* ``jq -c .``: if jq is installed.
+* ``jq -c .``: if jq is installed;
+
+and the bridge on the CSV twin of each file (written by the same k6 run), rows/s.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ def pipeline_run(path: Path) -> None:
     finally:
         source.close()
     assert result.stats.rejected == 0, result.stats
+    assert result.stats.messages > 0, result.stats
 
 
 def cli_run(path: Path) -> int:
@@ -82,6 +85,21 @@ def cli_run(path: Path) -> int:
 def jq_run(path: Path) -> None:
     with path.open("rb") as stream:
         subprocess.run(["jq", "-c", "."], stdin=stream, stdout=subprocess.DEVNULL, check=True)
+
+
+def bench_csv(path: Path, repeat: int) -> None:
+    """The bridge on the CSV twin of a JSON file (same k6 run): pipeline and CLI."""
+    with path.open("rb") as stream:
+        rows = sum(1 for _ in stream) - 1
+    print(f"\n{path.name}: {rows:,} rows, {path.stat().st_size / 1e6:.0f} MB")
+    rss: list[int] = []
+    for name, run in (
+        ("bridge cli (no plugin)", lambda: rss.append(cli_run(path))),
+        ("bridge pipeline (in-process)", lambda: pipeline_run(path)),
+    ):
+        seconds = best(repeat, run)
+        print(f"  {name:<30} {seconds:7.2f} s  {rows / seconds:>10,.0f} rows/s")
+    print(f"  bridge cli peak RSS: {max(rss) / 1024:.0f} MiB")
 
 
 def bench_file(path: Path, repeat: int) -> None:
@@ -120,6 +138,8 @@ def main() -> None:
     tune_gc()  # as the CLI does; the floors are measured under the same collector settings
     for path in files:
         bench_file(path, args.repeat)
+        if path.with_suffix(".csv").exists():
+            bench_csv(path.with_suffix(".csv"), args.repeat)
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"\nthis process peak RSS: {own / 1024:.0f} MiB")
 
