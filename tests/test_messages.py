@@ -315,7 +315,12 @@ def test_json_schema_describes_both_message_kinds() -> None:
     assert '"point"' in text
     if "discriminator" in schema:
         assert schema["discriminator"]["propertyName"] == "type"
-        assert set(schema["discriminator"]["mapping"]) == {"metric", "point"}
+        assert set(schema["discriminator"]["mapping"]) == {
+            "metric",
+            "point",
+            "metrics",
+            "threshold",
+        }
     assert isinstance(schema.get("title"), str)
 
 

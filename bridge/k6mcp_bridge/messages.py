@@ -107,12 +107,83 @@ class PointMessage(_Model):
     data: Point
 
 
-Message = Annotated[MetricMessage | PointMessage, Field(discriminator="type")]
+Number = Annotated[float, WithJsonSchema(_NUMBER_OR_INFINITY)]
+
+
+class ThresholdState(_Model):
+    ok: bool
+
+
+class MetricSummary(_Model):
+    """One metric's numbers, as in k6's ``handleSummary(data).metrics[name]``."""
+
+    type: MetricType
+    contains: ValueKind
+    values: dict[str, Number]
+    """counter: count, rate · gauge: value, min, max · rate: rate, passes, fails ·
+    trend: the summary trend stats (avg, min, med, max, p(90), p(95) by default)."""
+    thresholds: dict[str, ThresholdState] | None = None
+    """Each threshold's source text → its verdict (``ok: true`` means it passed)."""
+
+
+class Check(_Model):
+    name: str
+    path: str
+    id: str
+    passes: int
+    fails: int
+
+
+class Group(_Model):
+    """A ``group()`` and its checks, as in k6's ``handleSummary(data).root_group``."""
+
+    name: str
+    path: str
+    id: str
+    groups: list[Group] = []
+    checks: list[Check] = []
+
+
+class MetricsSnapshot(_Model):
+    """Every metric's cumulative numbers at a moment of the stream (k6's summary data)."""
+
+    time: AwareDatetime | None
+    """The stream time of the snapshot: the latest sample time seen."""
+    final: bool
+    """True for the snapshot taken at the end of the stream."""
+    test_run_duration_ms: float
+    """The duration counter rates divide by (an estimate: see the README)."""
+    metrics: dict[str, MetricSummary]
+    root_group: Group
+
+
+class MetricsMessage(_Model):
+    type: Literal["metrics"] = "metrics"
+    data: MetricsSnapshot
+
+
+class ThresholdVerdict(_Model):
+    metric: str
+    """The (sub)metric, e.g. ``http_req_duration{status:200}``."""
+    threshold: str
+    """The expression as written, e.g. ``p(95)<500``."""
+    ok: bool
+    observed: Number | None
+    """The value compared; ``None`` when k6 has none (e.g. an empty rate)."""
+    abort_on_fail: bool = False
+    final: bool = False
+
+
+class ThresholdMessage(_Model):
+    type: Literal["threshold"] = "threshold"
+    data: ThresholdVerdict
+
+
+AnyMessage = MetricMessage | PointMessage | MetricsMessage | ThresholdMessage
+Message = Annotated[AnyMessage, Field(discriminator="type")]
 """Any MCP message; discriminated on ``type``."""
 
-MESSAGE_ADAPTER: TypeAdapter[MetricMessage | PointMessage] = TypeAdapter(
-    Message, config=_Model.model_config
-)
+MESSAGE_ADAPTER: TypeAdapter[AnyMessage] = TypeAdapter(Message, config=_Model.model_config)
 """Validates MCP messages, e.g. one line of the ``jsonl`` plugin's output."""
 
 

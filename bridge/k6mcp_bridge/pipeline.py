@@ -18,10 +18,10 @@ from typing import BinaryIO
 
 from . import __version__
 from .config import Settings
-from .decoder import Rejection
+from .decoder import Decoded, Rejection
 from .decoding import Decoding
 from .errors import BridgeError, ConfigError, PluginFailed, TooManyErrors
-from .messages import MetricMessage, PointMessage
+from .messages import AnyMessage
 from .plugin import MessageFailed, Plugin, RunInfo, RunResult, Stats, Status
 from .source import ByteStream
 
@@ -90,7 +90,7 @@ class Pipeline:
         decoding = Decoding(
             self._on_console, self._on_reject, source.start, settings.format, settings.metric_types
         )
-        batch: list[MetricMessage | PointMessage] = []
+        batch: list[Decoded] = []
         offsets = _Offsets(source.start.offset) if self._on_commit else None
         first_at = 0.0
         try:
@@ -129,9 +129,7 @@ class Pipeline:
         if self._on_commit is not None and not source.compressed:
             self._on_commit(offsets.committed)
 
-    def _deliver(
-        self, batch: list[MetricMessage | PointMessage], offsets: _Offsets | None = None
-    ) -> None:
+    def _deliver(self, batch: Sequence[AnyMessage], offsets: _Offsets | None = None) -> None:
         first = self.stats.messages + 1
         self.stats.messages += len(batch)
         for plugin in list(self._active):

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel
 
-from .messages import MetricMessage, PointMessage
+from .messages import Message
 
 Status = Literal["completed", "interrupted", "stopped"]
 
@@ -93,7 +93,7 @@ class Plugin:
     def start(self, run_info: RunInfo) -> None:
         """Called once before the first message."""
 
-    def process_batch(self, messages: Sequence[MetricMessage | PointMessage]) -> None:
+    def process_batch(self, messages: Sequence[Message]) -> None:
         """Called with each batch of messages, in stream order. Default: ``process_data`` each."""
         process = self.process_data
         for index, message in enumerate(messages):
@@ -102,7 +102,7 @@ class Plugin:
             except Exception as exc:
                 raise MessageFailed(index) from exc
 
-    def process_data(self, message: MetricMessage | PointMessage) -> None:
+    def process_data(self, message: Message) -> None:
         """Called with each message when ``process_batch`` is not overridden."""
         raise NotImplementedError(
             f"{type(self).__name__} defines neither process_data nor process_batch"

@@ -8,7 +8,7 @@ from typing import BinaryIO
 
 from pydantic import BaseModel, ConfigDict
 
-from ..messages import MESSAGE_ADAPTER, MetricMessage, PointMessage
+from ..messages import MESSAGE_ADAPTER, Message
 from ..plugin import Plugin, RunInfo, RunResult
 
 
@@ -31,7 +31,7 @@ class JsonlPlugin(Plugin):
         path = self.config.path
         self._out = sys.stdout.buffer if path == "-" else open(path, "wb")  # noqa: SIM115
 
-    def process_batch(self, messages: Sequence[MetricMessage | PointMessage]) -> None:
+    def process_batch(self, messages: Sequence[Message]) -> None:
         assert self._out is not None
         dump = MESSAGE_ADAPTER.dump_json
         self._out.write(b"".join([dump(message) + b"\n" for message in messages]))

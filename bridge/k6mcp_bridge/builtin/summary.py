@@ -6,7 +6,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 
-from ..messages import MetricMessage, PointMessage
+from ..messages import Message
 from ..plugin import Plugin, RunResult
 
 
@@ -21,12 +21,12 @@ class SummaryPlugin(Plugin):
         self.points: Counter[str] = Counter()
         self.metrics = 0
 
-    def process_batch(self, messages: Sequence[MetricMessage | PointMessage]) -> None:
+    def process_batch(self, messages: Sequence[Message]) -> None:
         points = self.points
         for message in messages:
             if message.type == "point":
                 points[message.data.metric] += 1
-            else:
+            elif message.type == "metric":
                 self.metrics += 1
 
     def finish(self, result: RunResult) -> None:
