@@ -16,6 +16,8 @@ import os
 import shutil
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +72,13 @@ def k6_stream(points: int, metric: str = "m") -> bytes:
     return b"".join(line + b"\n" for line in lines)
 
 
+def records(text: str) -> list[dict[str, Any]]:
+    """The k6 records (``metric`` and ``point`` messages) in ``jsonl`` output, in order;
+    the aggregation's ``metrics`` snapshots and ``threshold`` verdicts are left out."""
+    messages = [json.loads(line) for line in text.splitlines()]
+    return [m for m in messages if m["type"] in ("metric", "point")]
+
+
 # --- the console script -------------------------------------------------------------------------
 
 
@@ -108,6 +117,40 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     _reset_logger()
     yield
     _reset_logger()
+
+
+THREAD_GRACE = 2.0
+"""Seconds a thread a test started may take to end after the test before it counts as leaked."""
+
+
+@pytest.fixture(autouse=True)
+def _no_thread_leaks() -> Iterator[None]:
+    """Fail a test that leaves a thread running (after a short grace join)."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + THREAD_GRACE
+    for thread in threading.enumerate():
+        if thread not in before and not _process_singleton(thread):
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    leaked = [
+        t
+        for t in threading.enumerate()
+        if t not in before and t.is_alive() and not _process_singleton(t)
+    ]
+    if leaked:
+        names = ", ".join(f"{t.name} ({'daemon' if t.daemon else 'non-daemon'})" for t in leaked)
+        pytest.fail(f"the test left {len(leaked)} thread(s) running: {names}", pytrace=False)
+
+
+def _process_singleton(thread: threading.Thread) -> bool:
+    """watchdog's one shared inotify reader: started on first use, it lives as long as the process
+    (not a leak of the test that happened to be first to use inotify)."""
+    kind = type(thread)
+    return (
+        kind.__module__ == "watchdog.observers.inotify_c"
+        and kind.__name__ == "InotifyFD"
+        and getattr(kind, "_instance", None) is thread
+    )
 
 
 def _reset_logger() -> None:
@@ -169,7 +212,9 @@ class Recorder(_Recording):
     description = "Records start, each batch and finish"
 
     def process_batch(self, messages):
-        self.note(event="batch", keys=[_key(m) for m in messages])
+        records = [m for m in messages if m.type in ("metric", "point")]  # not snapshots
+        if records:
+            self.note(event="batch", keys=[_key(m) for m in records])
 
 
 class Boom(_Recording):

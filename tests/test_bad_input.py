@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from pathlib import Path
 
-from conftest import bridge_exe
+from conftest import bridge_exe, records
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = (ROOT / "sample_outputs" / "k6-run.json").read_bytes().splitlines()
@@ -64,7 +63,7 @@ def test_every_good_line_arrives_and_every_bad_one_is_reported(tmp_path: Path) -
     assert proc.returncode == 65, stderr[-2000:]
     assert "Traceback" not in stderr
 
-    delivered = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    delivered = records(out.read_text(encoding="utf-8"))
     assert len(delivered) == good_count
 
     reported = [int(n) for n in re.findall(r"warning: line (\d+)", stderr)]

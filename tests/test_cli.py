@@ -16,7 +16,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import K6_RUN, K6_RUN_GZ, K6_STDOUT, bridge_exe, clean_env, k6_stream, point_line
+from conftest import (
+    K6_RUN,
+    K6_RUN_GZ,
+    K6_STDOUT,
+    bridge_exe,
+    clean_env,
+    k6_stream,
+    point_line,
+    records,
+)
 from k6mcp_bridge import __version__
 from k6mcp_bridge.cli import app
 from k6mcp_bridge.messages import MESSAGE_ADAPTER
@@ -34,7 +43,7 @@ def lines_read(stderr: str) -> int:
 
 
 def jsonl(text: str) -> list[dict[str, object]]:
-    return [json.loads(line) for line in text.splitlines()]
+    return records(text)
 
 
 # --- SOURCE forms ---------------------------------------------------------------------------------
@@ -51,14 +60,14 @@ def test_bare_form_is_run() -> None:
 def test_bare_form_with_options_before_the_source() -> None:
     result = runner.invoke(app, ["-p", "jsonl", "--no-passthrough", str(K6_RUN)])
     assert result.exit_code == 0, result.stderr
-    assert len(result.stdout.splitlines()) == RUN_LINES
+    assert len(records(result.stdout)) == RUN_LINES
 
 
 @pytest.mark.parametrize("args", [[], ["-"], ["run"], ["run", "-"]])
 def test_stdin_with_no_source_or_dash(args: list[str]) -> None:
     result = runner.invoke(app, [*args, "-p", "jsonl"], input=K6_RUN.read_bytes())
     assert result.exit_code == 0, result.stderr
-    assert len(result.stdout.splitlines()) == RUN_LINES
+    assert len(records(result.stdout)) == RUN_LINES
 
 
 def test_gzip_on_stdin_is_detected_by_its_bytes() -> None:
@@ -73,7 +82,7 @@ def test_gzip_file_with_a_plain_name(tmp_path: Path) -> None:
     shutil.copy(K6_RUN_GZ, renamed)
     result = runner.invoke(app, [str(renamed), "-p", "jsonl"])
     assert result.exit_code == 0, result.stderr
-    assert len(result.stdout.splitlines()) == RUN_LINES
+    assert len(records(result.stdout)) == RUN_LINES
 
 
 def test_a_file_named_like_a_subcommand_works_as_a_path(
@@ -219,7 +228,7 @@ def test_dead_letter_from_the_console_script(tmp_path: Path, bridge: str) -> Non
     )
     assert proc.returncode == 65, proc.stderr.decode(errors="replace")
     assert dead.read_bytes() == b"".join(line + b"\n" for line in BAD_LINES)
-    assert len(out.read_text().splitlines()) == good
+    assert len(records(out.read_text())) == good
     assert b"Traceback" not in proc.stderr
 
 
@@ -265,7 +274,7 @@ def test_k6_console_output_is_passed_through_to_stderr() -> None:
 def test_no_passthrough_hides_k6_console_output() -> None:
     result = runner.invoke(app, ["--no-passthrough", "-"], input=K6_STDOUT.read_bytes())
     assert result.exit_code == 0
-    assert "TOTAL RESULTS" not in result.stderr
+    assert "default ✓ [" not in result.stderr  # k6's own end-of-run line
     assert "execution: local" not in result.stderr
     assert "running (0" not in result.stderr
     assert "lines read" in result.stderr  # the summary plugin still reports
@@ -457,7 +466,11 @@ def test_live_pipe_delivers_each_line_promptly(tmp_path: Path) -> None:
             time.sleep(max(0.0, 0.3 - (time.monotonic() - written)))
         proc.stdin.close()
         assert proc.wait(timeout=15) == 0
-        assert reader.readline(timeout=1) is None
+        rest = []
+        while (got := reader.readline(timeout=1)) is not None:
+            rest.append(json.loads(got)["type"])
+        assert "metrics" in rest  # the final snapshot...
+        assert not {"metric", "point"} & set(rest)  # ...and no record held back
     finally:
         stop(proc)
     assert max(latencies[1:]) < 2.0, latencies
@@ -494,6 +507,7 @@ def test_first_sigint_on_a_pipe_drains_the_writer_and_exits_130(tmp_path: Path) 
     finally:
         stop(proc)
     assert returncode == 130, errors.read_text(errors="replace")
-    assert [m["data"]["value"] for m in received[1:]] == [float(i) for i in range(1, 7)]
+    points = [m["data"]["value"] for m in received if m["type"] == "point"]
+    assert points == [float(i) for i in range(1, 7)]
     assert b"Traceback" not in errors.read_bytes()
     assert b"summary (interrupted" in errors.read_bytes()

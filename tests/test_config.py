@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import bridge_exe, clean_env, k6_stream
+from conftest import bridge_exe, clean_env, k6_stream, records
 from k6mcp_bridge.cli import app
 from k6mcp_bridge.config import Layered, Settings, read_env, read_file, validate
 from k6mcp_bridge.errors import ConfigError
@@ -169,7 +169,7 @@ def test_k6mcp_bridge_config_points_at_the_file(
     monkeypatch.setenv("K6MCP_BRIDGE_CONFIG", str(path))
     result = runner.invoke(app, ["-"], input=k6_stream(3))
     assert result.exit_code == 0, result.stderr
-    assert len(out.read_text().splitlines()) == 4
+    assert len(records(out.read_text())) == 4
     assert "lines read" not in result.stderr  # summary is not in this file's enabled list
 
 
@@ -237,7 +237,7 @@ def test_plugins_from_file_and_env_and_p_adds(
     path = ini(tmp_path, "[plugins]\nenabled = jsonl\n")
     only_jsonl = runner.invoke(app, ["--config", str(path), "-"], input=k6_stream(2))
     assert only_jsonl.exit_code == 0
-    assert len(only_jsonl.stdout.splitlines()) == 3
+    assert len(records(only_jsonl.stdout)) == 3
     assert "lines read" not in only_jsonl.stderr
 
     monkeypatch.setenv("K6MCP_BRIDGE_PLUGINS", "summary")
@@ -248,7 +248,7 @@ def test_plugins_from_file_and_env_and_p_adds(
 
     both = runner.invoke(app, ["--config", str(path), "-p", "jsonl", "-"], input=k6_stream(2))
     assert both.exit_code == 0
-    assert len(both.stdout.splitlines()) == 3
+    assert len(records(both.stdout)) == 3
     assert "lines read" in both.stderr
 
 
@@ -264,7 +264,7 @@ def test_a_plugin_listed_twice_runs_once(tmp_path: Path) -> None:
     path = ini(tmp_path, "[plugins]\nenabled = jsonl, jsonl\n")
     result = runner.invoke(app, ["--config", str(path), "-p", "jsonl", "-"], input=k6_stream(2))
     assert result.exit_code == 0, result.stderr
-    assert len(result.stdout.splitlines()) == 3
+    assert len(records(result.stdout)) == 3
 
 
 def test_plugin_option_file_then_flag(tmp_path: Path) -> None:
@@ -272,12 +272,12 @@ def test_plugin_option_file_then_flag(tmp_path: Path) -> None:
     path = ini(tmp_path, f"[plugins]\nenabled = jsonl\n[plugin.jsonl]\npath = {from_file}\n")
     result = runner.invoke(app, ["--config", str(path), "-"], input=k6_stream(2))
     assert result.exit_code == 0, result.stderr
-    assert len(from_file.read_text().splitlines()) == 3
+    assert len(records(from_file.read_text())) == 3
     from_file.unlink()
     args = ["--config", str(path), "-o", f"jsonl.path={from_flag}", "-"]
     result = runner.invoke(app, args, input=k6_stream(2))
     assert result.exit_code == 0, result.stderr
-    assert len(from_flag.read_text().splitlines()) == 3
+    assert len(records(from_flag.read_text())) == 3
     assert not from_file.exists()
 
 

@@ -26,6 +26,7 @@ from conftest import (
     k6_stream,
     point_line,
     read_record,
+    records,
     write_dist,
 )
 from k6mcp_bridge import Plugin
@@ -285,7 +286,7 @@ def test_a_raising_plugin_is_disabled_and_jsonl_still_gets_everything(
     args = ["-p", "boom", "-p", "jsonl", "-o", f"jsonl.path={out}", "-o", f"boom.record={record}"]
     result = runner.invoke(app, [*args, "-"], input=k6_stream(10))
     assert result.exit_code == 0, result.stderr
-    messages = [json.loads(line) for line in out.read_text().splitlines()]
+    messages = records(out.read_text())
     assert len(messages) == 11
     assert [m["data"]["value"] for m in messages[1:]] == [float(i) for i in range(1, 11)]
     # the third point is message #4 (after the Metric message and points 1 and 2)
@@ -330,7 +331,7 @@ def test_a_broken_plugin_does_not_stop_the_run(plugin_dir: PluginDir, tmp_path: 
     proc = run_bridge(plugin_dir, "-p", "jsonl", "-o", f"jsonl.path={out}", "-", data=k6_stream(5))
     stderr = proc.stderr.decode()
     assert proc.returncode == 0, stderr
-    assert len(out.read_text().splitlines()) == 6
+    assert len(records(out.read_text())) == 6
     assert "broken" in stderr
     assert BROKEN_DIST in stderr
     assert "Traceback" not in stderr
@@ -346,7 +347,7 @@ def test_enabling_a_broken_plugin_reports_it_and_the_others_carry_on(
         data=k6_stream(5),
     )  # fmt: skip
     stderr = proc.stderr.decode()
-    assert len(out.read_text().splitlines()) == 6
+    assert len(records(out.read_text())) == 6
     assert "'broken'" in stderr
     assert BROKEN_DIST in stderr
     assert "frobnicate" in stderr
@@ -363,7 +364,7 @@ def test_load_plugins_excluding_the_broken_one_silences_it(
     )  # fmt: skip
     stderr = proc.stderr.decode()
     assert proc.returncode == 0, stderr
-    assert len(out.read_text().splitlines()) == 6
+    assert len(records(out.read_text())) == 6
     assert "broken" not in stderr
     assert "frobnicate" not in stderr
     assert "lines read" in stderr  # summary still loaded and enabled

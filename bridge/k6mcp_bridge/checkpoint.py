@@ -16,6 +16,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .errors import ConfigError
+
 log = logging.getLogger(__name__)
 _SCAN_LIMIT = 1 << 20
 
@@ -57,6 +59,9 @@ class Checkpoint:
     """Loads and saves one checkpoint file."""
 
     def __init__(self, path: Path, interval: float = 0.25) -> None:
+        folder = path.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise ConfigError(f"--checkpoint {path}: {folder} is not a writable directory")
         self.path = path
         self.interval = interval
         self._saved_at = 0.0
@@ -67,7 +72,10 @@ class Checkpoint:
         """The saved state; ``None`` (and a warning) when missing is normal or corrupt."""
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
-            return State(Identity(**raw["identity"]), int(raw["offset"]))
+            state = State(Identity(**raw["identity"]), int(raw["offset"]))
+            if state.offset < 0:
+                raise ValueError(f"negative offset {state.offset}")
+            return state
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -22,7 +22,7 @@ from .errors import BridgeError, ConfigError, ExitStatus
 from .messages import json_schema
 from .plugin import Plugin
 from .registry import Option, PluginEntry, build, discover
-from .runner import FollowOptions, execute
+from .runner import FollowOptions, aggregation_settings, execute
 
 log = logging.getLogger("k6mcp_bridge")
 
@@ -147,6 +147,49 @@ def run(
             metavar="NAME=counter|gauge|rate|trend",
         ),
     ] = None,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--threshold",
+            help="A k6 threshold, e.g. 'http_req_duration:p(99)<300' (repeatable).",
+            metavar="METRIC:EXPR",
+        ),
+    ] = None,
+    thresholds_from: Annotated[
+        Path | None,
+        typer.Option(help="Read every threshold of this k6 script (runs `k6 inspect`)."),
+    ] = None,
+    summary_export: Annotated[
+        Path | None, typer.Option(help="Write k6's --summary-export JSON here at the end.")
+    ] = None,
+    snapshot_interval: Annotated[
+        float | None,
+        typer.Option(help="Seconds of stream time between metrics snapshots (0: final only)."),
+    ] = None,
+    summary_trend_stats: Annotated[
+        str | None,
+        typer.Option(help="Trend stats, k6's syntax, e.g. 'avg,med,p(99),count'."),
+    ] = None,
+    test_duration: Annotated[
+        float | None,
+        typer.Option(help="Seconds counter rates divide by (default: the samples' time span)."),
+    ] = None,
+    bounded_memory: Annotated[
+        bool | None,
+        typer.Option(
+            "--bounded-memory/--exact",
+            help="Trends in a sketch (1% error, flat memory) or exact. [default: exact]",
+            show_default=False,
+        ),
+    ] = None,
+    abort_on_fail: Annotated[
+        bool | None,
+        typer.Option(
+            "--abort-on-fail/--no-abort-on-fail",
+            help="With --wait-pid: SIGINT k6 when an abortOnFail threshold fails.",
+            show_default=False,
+        ),
+    ] = None,
     checkpoint: Annotated[
         Path | None,
         typer.Option(help="With --follow: save progress here and resume from it on restart."),
@@ -161,6 +204,13 @@ def run(
         "plugin_errors": plugin_errors,
         "log_level": "DEBUG" if verbose else "ERROR" if quiet else log_level,
         "format": format,
+        "thresholds_from": thresholds_from,
+        "summary_export": summary_export,
+        "snapshot_interval": snapshot_interval,
+        "summary_trend_stats": summary_trend_stats,
+        "test_duration": test_duration,
+        "bounded_memory": bounded_memory,
+        "abort_on_fail": abort_on_fail,
     }
     try:
         settings, options = _settings(config, flags, option or [], metric_type or [])
@@ -168,17 +218,21 @@ def run(
         for name in plugin or []:
             if name not in settings.plugins:
                 settings.plugins.append(name)
+        settings.thresholds.extend(threshold or [])
         plugins = _plugins(settings, options)
         following = _follow_options(
             follow, source, from_end, poll, idle_timeout, wait_pid, checkpoint
         )
+        if settings.abort_on_fail and (following is None or following.wait_pid is None):
+            raise ConfigError("--abort-on-fail needs --follow with --wait-pid (the k6 to stop)")
+        aggregation = aggregation_settings(settings, bool(plugins))
     except BridgeError as exc:
         log.error("%s", exc)
         raise typer.Exit(exc.exit_status) from None
     if source is None and sys.stdin.isatty():
         typer.echo(USAGE_HINT, err=True)
         raise typer.Exit(ExitStatus.USAGE)
-    raise typer.Exit(execute(source, plugins, settings, following))
+    raise typer.Exit(execute(source, plugins, settings, following, aggregation))
 
 
 def _follow_options(

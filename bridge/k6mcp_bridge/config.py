@@ -45,6 +45,22 @@ class Settings(BaseModel):
     """The input format; ``auto`` tells k6's CSV header from JSON lines."""
     metric_types: dict[str, MetricType] = Field(default_factory=dict)
     """Types of custom metrics in CSV input (CSV carries none), e.g. ``{"my_trend": "trend"}``."""
+    snapshot_interval: float = Field(10.0, ge=0)
+    """Seconds of stream time between two ``metrics`` messages; 0: only the final one."""
+    summary_trend_stats: str = "avg,min,med,max,p(90),p(95)"
+    """k6's ``--summary-trend-stats``: which trend values to compute (``count``, ``p(N)``...)."""
+    bounded_memory: bool = False
+    """Trends in a quantile sketch (1% relative error, flat memory) instead of every value."""
+    test_duration: float | None = Field(None, gt=0)
+    """Seconds counter rates divide by; default: the span of the sample times."""
+    thresholds: list[str] = Field(default_factory=list)
+    """``METRIC:EXPRESSION`` thresholds, e.g. ``http_req_duration:p(99)<300``."""
+    thresholds_from: Path | None = None
+    """A k6 script whose thresholds (submetric ones too) are read with ``k6 inspect``."""
+    summary_export: Path | None = None
+    """Write k6's ``--summary-export`` JSON here at the end."""
+    abort_on_fail: bool = False
+    """With ``--wait-pid``: send SIGINT to that process when an abortOnFail threshold fails."""
     log_level: LogLevel = "INFO"
     plugins: list[str] = Field(default_factory=lambda: ["summary"])
     """The enabled plugins."""
@@ -53,6 +69,13 @@ class Settings(BaseModel):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("thresholds", mode="before")
+    @classmethod
+    def _lines(cls, value: Any) -> Any:
+        if isinstance(value, str):  # one per line (multi-line .ini value) or ';'-separated
+            return [part.strip() for part in value.replace(";", "\n").splitlines() if part.strip()]
+        return value
 
     @field_validator("plugins", mode="before")
     @classmethod

@@ -89,8 +89,9 @@ class Decoding:
 
     def _choose(self, out: list[Decoded], *, at_end: bool) -> LineDecoder | None:
         kind = self._format
-        if kind == "auto":
-            detected = detect_format(self._head, at_end=at_end)
+        if kind == "auto":  # a resumed run's first bytes follow the header: look at both
+            before = b"".join(line + b"\n" for line in self._start.preamble)
+            detected = detect_format(before + self._head, at_end=at_end)
             if detected is None:
                 return None
             kind = detected

@@ -135,6 +135,9 @@ class Follower:
             self._checkpoint.flush()
 
     def _run(self, fd: int, start: Position) -> ByteStream:
+        if os.fstat(fd).st_size < len(GZIP_MAGIC):  # k6 creates it empty (gzip: until it exits)
+            log.info("%s is empty: waiting for its first bytes", self.path)
+            self._wait_for(lambda: os.fstat(fd).st_size >= len(GZIP_MAGIC))
         if os.pread(fd, 2, 0) == GZIP_MAGIC:
             os.close(fd)
             return self._gzip_run()
@@ -148,7 +151,9 @@ class Follower:
             stopping = self.stop_reason is not None or self._pid_gone()
             ended = self._run_ended(run)
             grew = False
-            for chunk in run.read_to_end():
+            # a replaced file is still ours to finish; truncated or rewritten content is not
+            readable = ended is None or ended == "was replaced"
+            for chunk in run.read_to_end() if readable else ():
                 grew = True
                 yield chunk
             if grew:
@@ -206,19 +211,35 @@ class Follower:
     # -- waiting ---------------------------------------------------------------------------------
 
     def _wait_for_file(self) -> int | None:
-        said = False
-        while True:
+        fd: int | None = None
+
+        def opened() -> bool:
+            nonlocal fd
             try:
-                return os.open(self.path, os.O_RDONLY)
+                fd = os.open(self.path, os.O_RDONLY)
             except FileNotFoundError:
-                pass
+                return False
             except OSError as exc:
                 raise SourceError(f"cannot open {self.path}: {exc.strerror or exc}") from exc
-            if self.stop_reason is not None or self._pid_gone():
-                return None
-            if not said:
-                log.info("waiting for %s to be created", self.path)
-                said = True
+            return True
+
+        if not opened():
+            log.info("waiting for %s to be created", self.path)
+            self._wait_for(opened)
+        return fd
+
+    def _wait_for(self, ready: Callable[[], bool]) -> None:
+        """Wait until ``ready()``, or a stop condition (which then says why)."""
+        since = time.monotonic()
+        while not ready():
+            if self.stop_reason is not None:
+                return
+            if self._pid_gone():
+                self.stop(f"process {self._wait_pid} exited (--wait-pid)")
+                return
+            if self._idle_timeout is not None and time.monotonic() - since >= self._idle_timeout:
+                self.stop(f"no growth for {self._idle_timeout:g} s (--idle-timeout)")
+                return
             self._check_observer()
             self._wake.wait(SAFETY_WAIT)
             self._wake.clear()

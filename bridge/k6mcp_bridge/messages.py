@@ -112,6 +112,8 @@ Number = Annotated[float, WithJsonSchema(_NUMBER_OR_INFINITY)]
 
 class ThresholdState(_Model):
     ok: bool
+    observed: Number | None = None
+    """The value compared (``None`` when there is none, e.g. an empty rate)."""
 
 
 class MetricSummary(_Model):
@@ -155,6 +157,8 @@ class MetricsSnapshot(_Model):
     """The duration counter rates divide by (an estimate: see the README)."""
     metrics: dict[str, MetricSummary]
     root_group: Group
+    checks: list[Check] = []
+    """Every check, merged by name across groups, first seen first (k6's summary list)."""
 
 
 class MetricsMessage(_Model):

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import BinaryIO
 
 from . import __version__
+from .aggregation import Aggregation
 from .config import Settings
 from .decoder import Decoded, Rejection
 from .decoding import Decoding
@@ -49,6 +50,7 @@ class Pipeline:
         console: BinaryIO | None = None,
         dead_letter: BinaryIO | None = None,
         on_commit: Callable[[int], None] | None = None,
+        aggregation: Aggregation | None = None,
     ) -> None:
         self.settings = settings
         self.stats = Stats()
@@ -59,6 +61,9 @@ class Pipeline:
         self._console = console
         self._dead_letter = dead_letter
         self._on_commit = on_commit
+        self._aggregation = aggregation
+        self._sent = 0
+        """Messages sent to plugins, snapshots included (``stats.messages`` counts records)."""
 
     def run(self, source: ByteStream) -> RunResult:
         """Read ``source`` to its end (or until stopped); every plugin's ``finish`` is called."""
@@ -77,12 +82,23 @@ class Pipeline:
         finally:
             if self.interrupted and status == "completed":
                 status = "interrupted"
-            result = RunResult(status, self.stats, time.monotonic() - started)
+            if self._aggregation is not None:
+                failure = self._final_snapshot() or failure
+            metrics = self._aggregation.final if self._aggregation is not None else None
+            result = RunResult(status, self.stats, time.monotonic() - started, metrics)
             for plugin in self._plugins:
                 failure = self._finish(plugin, result) or failure
         if failure is not None:
             raise failure
         return result
+
+    def _final_snapshot(self) -> PluginFailed | None:
+        assert self._aggregation is not None
+        try:
+            self._send(self._aggregation.finish())
+        except PluginFailed as exc:
+            return exc
+        return None
 
     def _read(self, source: ByteStream) -> None:
         settings = self.settings
@@ -91,7 +107,7 @@ class Pipeline:
             self._on_console, self._on_reject, source.start, settings.format, settings.metric_types
         )
         batch: list[Decoded] = []
-        offsets = _Offsets(source.start.offset) if self._on_commit else None
+        offsets = _Offsets(source.start.offset, source) if self._on_commit else None
         first_at = 0.0
         try:
             for chunk in source.chunks(idle_tick=wait):
@@ -109,7 +125,7 @@ class Pipeline:
                     self._deliver(batch, offsets)
                     batch = []
                 if offsets is not None and not chunk:
-                    self._commit(offsets, source)  # idle: let a rate-limited save catch up
+                    self._commit(offsets)  # idle: let a rate-limited save catch up
             decoding.finish(batch)
         except BridgeError as exc:
             if isinstance(exc, (TooManyErrors, PluginFailed, ConfigError)):
@@ -123,15 +139,28 @@ class Pipeline:
             if batch:
                 self._deliver(batch, offsets)
             if offsets is not None:
-                self._commit(offsets, source)
+                self._commit(offsets)
 
-    def _commit(self, offsets: _Offsets, source: ByteStream) -> None:
-        if self._on_commit is not None and not source.compressed:
+    def _commit(self, offsets: _Offsets) -> None:
+        if self._on_commit is not None and not offsets.source.compressed:  # gzip: no file offsets
             self._on_commit(offsets.committed)
 
-    def _deliver(self, batch: Sequence[AnyMessage], offsets: _Offsets | None = None) -> None:
-        first = self.stats.messages + 1
+    def _deliver(self, batch: list[Decoded], offsets: _Offsets | None = None) -> None:
+        """Aggregate ``batch`` (adding any snapshot it completes) and send it to the plugins."""
+        messages: Sequence[AnyMessage] = batch
+        if self._aggregation is not None:
+            extra = self._aggregation.add(batch)
+            if extra:
+                messages = [*batch, *extra]
+        self._send(messages)
         self.stats.messages += len(batch)
+        if offsets is not None:
+            offsets.delivered(self.stats.messages)
+            self._commit(offsets)
+
+    def _send(self, batch: Sequence[AnyMessage]) -> None:
+        first = self._sent + 1
+        self._sent += len(batch)
         for plugin in list(self._active):
             try:
                 plugin.process_batch(batch)
@@ -142,8 +171,6 @@ class Pipeline:
                 else:
                     where = f"the batch of messages #{first}-#{first + len(batch) - 1}"
                 self._failed(plugin, f"process_batch on {where}", exc)
-        if offsets is not None:
-            offsets.delivered(self.stats.messages)
 
     def _call(self, plugin: Plugin, method: str, call: Callable[[Plugin], None]) -> None:
         try:
@@ -205,7 +232,8 @@ class _Offsets:
     from it repeats at most the messages of one chunk.
     """
 
-    def __init__(self, base: int) -> None:
+    def __init__(self, base: int, source: ByteStream) -> None:
+        self.source = source
         self.base = base
         self.committed = base
         self._marks: deque[tuple[int, int]] = deque()

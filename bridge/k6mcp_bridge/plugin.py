@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel
 
-from .messages import Message
+from .messages import Message, MetricsSnapshot
 
 Status = Literal["completed", "interrupted", "stopped"]
 
@@ -43,7 +43,7 @@ class Stats:
     lines: int = 0
     """Physical input lines read."""
     messages: int = 0
-    """MCP messages delivered to plugins."""
+    """Records (``metric`` and ``point`` messages) delivered to plugins."""
     console_lines: int = 0
     """Non-record lines (k6's banner, progress, summary) passed through."""
     rejected: int = 0
@@ -63,6 +63,8 @@ class RunResult:
     stats: Stats
     elapsed: float
     """Seconds from start to finish."""
+    metrics: MetricsSnapshot | None = None
+    """The final snapshot of k6's numbers and threshold verdicts (when aggregation ran)."""
 
 
 class MessageFailed(Exception):

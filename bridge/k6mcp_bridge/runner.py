@@ -8,6 +8,7 @@ read to its end once more), the second stops at once. Every plugin's ``finish`` 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -17,13 +18,19 @@ from pathlib import Path
 from types import FrameType
 from typing import BinaryIO
 
+from .aggregation import Aggregation, AggregationSettings, failed_thresholds
+from .aggregator import ThresholdResult
 from .checkpoint import Checkpoint
 from .config import Settings
 from .errors import BridgeError, ExitStatus
 from .follower import Follower
+from .k6_inspect import thresholds_from_script
 from .pipeline import Pipeline, tune_gc
 from .plugin import Plugin, RunResult
+from .sinks import parse_trend_stats
 from .source import open_source
+from .summary_export import write_export
+from .thresholds import parse_cli_threshold
 
 log = logging.getLogger("k6mcp_bridge")
 
@@ -72,11 +79,31 @@ def _signals() -> Iterator[_Signals]:
             signal.signal(sig, old)
 
 
+def aggregation_settings(settings: Settings, has_plugins: bool) -> AggregationSettings | None:
+    """What to aggregate; ``None`` when nothing would read it (no plugin, export or threshold).
+
+    Raises ConfigError (naming the expression) for a threshold k6 would reject."""
+    thresholds = [parse_cli_threshold(text) for text in settings.thresholds]
+    if settings.thresholds_from is not None:
+        thresholds += thresholds_from_script(settings.thresholds_from)
+    if not (has_plugins or thresholds or settings.summary_export):
+        return None
+    parse_trend_stats(settings.summary_trend_stats)  # a bad list is a start-up error
+    return AggregationSettings(
+        trend_stats=settings.summary_trend_stats,
+        bounded=settings.bounded_memory,
+        snapshot_interval=settings.snapshot_interval,
+        test_duration=settings.test_duration,
+        thresholds=tuple(thresholds),
+    )
+
+
 def execute(
     source: str | None,
     plugins: list[Plugin],
     settings: Settings,
     follow: FollowOptions | None = None,
+    aggregation: AggregationSettings | None = None,
 ) -> ExitStatus:
     """Run the bridge; return the exit status."""
     with ExitStack() as stack:
@@ -87,58 +114,109 @@ def execute(
             except OSError as exc:
                 log.error("cannot write dead-letter file %s: %s", settings.dead_letter, exc)
                 return ExitStatus.USAGE
-        console = sys.stderr.buffer if settings.passthrough else None
-        signals = stack.enter_context(_signals())
+        runner = _Runner(plugins, settings, aggregation, dead, stack.enter_context(_signals()))
         tune_gc()
         try:
             if follow is None or source is None:
-                opened = open_source(source)
-                stack.callback(opened.close)
-                pipeline = Pipeline(plugins, settings, console, dead)
-                if opened.live:  # k6 got the same Ctrl-C: read on until it closes the pipe
-                    signals.graceful = lambda: setattr(pipeline, "interrupted", True)
-                results = [pipeline.run(opened)]
+                results = runner.once(source, stack)
             else:
-                results = _follow(Path(source), follow, signals, plugins, settings, console, dead)
+                results = runner.follow(Path(source), follow)
         except BridgeError as exc:
             log.error("%s", exc)
             return exc.exit_status
-    if any(result.status == "interrupted" for result in results):
-        return signals.exit_status
-    if any(r.stats.rejected or r.stats.input_errors for r in results):
-        return ExitStatus.REJECTED_RECORDS
-    return ExitStatus.OK
+    return runner.exit_status(results)
 
 
-def _follow(
-    path: Path,
-    follow: FollowOptions,
-    signals: _Signals,
-    plugins: list[Plugin],
-    settings: Settings,
-    console: BinaryIO | None,
-    dead: BinaryIO | None,
-) -> list[RunResult]:
-    """One pipeline run per run of the followed file."""
-    follower = _follower(path, follow)
-    current: list[Pipeline] = []
+class _Runner:
+    """Makes one pipeline per run, with the same plugins, settings and outputs."""
 
-    def graceful() -> None:
-        follower.stop("interrupted")
-        for pipeline in current:
-            pipeline.interrupted = True
+    def __init__(
+        self,
+        plugins: list[Plugin],
+        settings: Settings,
+        aggregation: AggregationSettings | None,
+        dead: BinaryIO | None,
+        signals: _Signals,
+    ) -> None:
+        self.plugins = plugins
+        self.settings = settings
+        self.aggregation = aggregation
+        self.dead = dead
+        self.console = sys.stderr.buffer if settings.passthrough else None
+        self.signals = signals
+        self.abort: Callable[[ThresholdResult], None] | None = None
 
-    signals.graceful = graceful
-    results = []
-    for run in follower.runs():
-        pipeline = Pipeline(plugins, settings, console, dead, follower.committer(run))
-        current[:] = [pipeline]
-        try:
-            results.append(pipeline.run(run))
-        finally:
-            run.close()
-            follower.flush_checkpoint()
-    return results
+    def pipeline(self, on_commit: Callable[[int], None] | None = None) -> Pipeline:
+        stage = None
+        if self.aggregation is not None:
+            stage = Aggregation(self.aggregation, self.abort)
+        return Pipeline(self.plugins, self.settings, self.console, self.dead, on_commit, stage)
+
+    def once(self, source: str | None, stack: ExitStack) -> list[RunResult]:
+        opened = open_source(source)
+        stack.callback(opened.close)
+        pipeline = self.pipeline()
+        if opened.live:  # k6 got the same Ctrl-C: read on until it closes the pipe
+            self.signals.graceful = lambda: setattr(pipeline, "interrupted", True)
+        return [self.finished(pipeline.run(opened))]
+
+    def follow(self, path: Path, options: FollowOptions) -> list[RunResult]:
+        """One pipeline run per run of the followed file."""
+        follower = _follower(path, options)
+        current: list[Pipeline] = []
+
+        def graceful() -> None:
+            follower.stop("interrupted")
+            for pipeline in current:
+                pipeline.interrupted = True
+
+        self.signals.graceful = graceful
+        if self.settings.abort_on_fail and options.wait_pid is not None:
+            self.abort = lambda result: _stop_k6(options.wait_pid)
+        results = []
+        for run in follower.runs():
+            pipeline = self.pipeline(follower.committer(run))
+            current[:] = [pipeline]
+            try:
+                results.append(self.finished(pipeline.run(run)))
+            finally:
+                run.close()
+                follower.flush_checkpoint()
+        return results
+
+    def finished(self, result: RunResult) -> RunResult:
+        """Write the summary export of a finished run, if asked."""
+        path = self.settings.summary_export
+        if path is not None and result.metrics is not None:
+            try:
+                write_export(result.metrics, path)
+            except OSError as exc:
+                log.error("cannot write the summary export %s: %s", path, exc)
+        return result
+
+    def exit_status(self, results: list[RunResult]) -> ExitStatus:
+        if self.signals.received or any(r.status == "interrupted" for r in results):
+            return self.signals.exit_status
+        failed = [
+            name for r in results if r.metrics is not None for name in failed_thresholds(r.metrics)
+        ]
+        if failed:
+            log.error("thresholds crossed: %s", ", ".join(failed))
+            return ExitStatus.THRESHOLD_FAILED
+        if any(r.stats.rejected or r.stats.input_errors for r in results):
+            return ExitStatus.REJECTED_RECORDS
+        return ExitStatus.OK
+
+
+def _stop_k6(pid: int | None) -> None:
+    """What k6 does itself on an abortOnFail threshold: stop the test (SIGINT)."""
+    if pid is None:
+        return
+    log.error("--abort-on-fail: sending SIGINT to process %d", pid)
+    try:
+        os.kill(pid, signal.SIGINT)
+    except OSError as exc:
+        log.error("cannot signal process %d: %s", pid, exc)
 
 
 def _follower(path: Path, follow: FollowOptions) -> Follower:

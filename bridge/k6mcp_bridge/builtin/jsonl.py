@@ -27,9 +27,17 @@ class JsonlPlugin(Plugin):
 
     _out: BinaryIO | None = None
 
+    _runs = 0
+
     def start(self, run_info: RunInfo) -> None:
         path = self.config.path
-        self._out = sys.stdout.buffer if path == "-" else open(path, "wb")  # noqa: SIM115
+        if path == "-":
+            self._out = sys.stdout.buffer
+        elif self._runs:  # a followed file's later runs append
+            self._out = open(path, "ab")  # noqa: SIM115 - closed in finish
+        else:
+            self._out = open(path, "wb")  # noqa: SIM115
+        self._runs += 1
 
     def process_batch(self, messages: Sequence[Message]) -> None:
         assert self._out is not None
