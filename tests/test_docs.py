@@ -64,3 +64,23 @@ def test_each_hook_heading_is_the_exact_signature() -> None:
     for name, signature in headings.items():
         actual = str(inspect.signature(getattr(Plugin, name))).replace("'", "")
         assert actual == signature, f"README says {name}{signature}, code says {name}{actual}"
+
+
+def test_the_readme_config_file_is_valid_and_does_what_it_says(tmp_path: Path) -> None:
+    config = tmp_path / "bridge.ini"
+    config.write_text(fenced("ini", "## Configuration"), encoding="utf-8")
+    run = subprocess.run(
+        [bridge_exe(), "--config", str(config), str(K6_RUN)],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    stderr = run.stderr.decode()
+    assert "bad value" not in stderr and "unknown" not in stderr, stderr[-2000:]
+    # the sample's checks pass at 90%: the example's `checks:rate>0.99` fails, as in k6
+    assert run.returncode == 99, stderr[-2000:]
+    assert "✗ 'rate>0.99'" in stderr
+    exported = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert exported["metrics"]["checks"]["thresholds"] == {"rate>0.99": True, "rate>0.5": False}
+    assert (tmp_path / "messages.jsonl").stat().st_size > 0
