@@ -36,6 +36,8 @@ from k6mcp_bridge.pipeline import Pipeline, tune_gc
 from k6mcp_bridge.source import open_source
 
 HERE = Path(__file__).resolve().parent
+CUSTOM_TYPES = "ops=counter,level=gauge,ok=rate,work=trend"
+"""The custom metrics of custom-short-lines.js, for its CSV twin (CSV carries no types)."""
 
 
 def best(repeat: int, run: Callable[[], None]) -> float:
@@ -64,7 +66,9 @@ def json_loop(path: Path) -> None:
 def pipeline_run(path: Path) -> None:
     source = open_source(str(path))
     try:
-        result = Pipeline([], Settings(plugins=[])).run(source)
+        types = dict(item.split("=") for item in CUSTOM_TYPES.split(","))
+        settings = Settings(plugins=[], metric_types=types)  # type: ignore[arg-type]
+        result = Pipeline([], settings).run(source)
     finally:
         source.close()
     assert result.stats.rejected == 0, result.stats
@@ -73,7 +77,7 @@ def pipeline_run(path: Path) -> None:
 
 def cli_run(path: Path) -> int:
     """Run the console script with no plugin; return its peak RSS in KiB."""
-    env = {**os.environ, "K6MCP_BRIDGE_PLUGINS": ""}
+    env = {**os.environ, "K6MCP_BRIDGE_PLUGINS": "", "K6MCP_BRIDGE_METRIC_TYPES": CUSTOM_TYPES}
     exe = shutil.which("k6mcp-bridge") or str(Path(sys.executable).with_name("k6mcp-bridge"))
     proc = subprocess.Popen([exe, str(path)], env=env)
     _, status, usage = os.wait4(proc.pid, 0)
