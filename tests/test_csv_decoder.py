@@ -18,13 +18,8 @@ from typing import Any
 import pytest
 
 from conftest import SHARED_SAMPLES
-from k6mcp_bridge.csv_decoder import (
-    FALLBACK_TYPE,
-    CsvDecoder,
-    decode_pairs,
-    detect_format,
-    parse_time,
-)
+from k6mcp_bridge.csv_decoder import FALLBACK_TYPE, CsvDecoder
+from k6mcp_bridge.csv_values import decode_pairs, detect_format, parse_time
 from k6mcp_bridge.decoder import Decoded, JsonDecoder, Rejection
 from k6mcp_bridge.k6_metrics import BUILTIN_METRICS
 from k6mcp_bridge.lines import LineSplitter

@@ -12,16 +12,18 @@ import pytest
 
 from conftest import SAMPLES, SHARED_SAMPLES
 from k6lab import k6_binary
+from k6mcp_bridge.go_literals import (
+    go_format_float,
+    parse_go_duration,
+    parse_go_float,
+    parse_k6_duration,
+)
 from k6mcp_bridge.messages import MetricMessage, ThresholdSpec
 from k6mcp_bridge.thresholds import (
     Threshold,
     ThresholdError,
-    go_format_float,
     parse_cli_threshold,
     parse_expression,
-    parse_go_duration,
-    parse_go_float,
-    parse_k6_duration,
     parse_metric_key,
     parse_threshold,
     thresholds_for,

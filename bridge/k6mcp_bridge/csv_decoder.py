@@ -3,13 +3,13 @@
 The interface mirrors :class:`~.decoder.JsonDecoder`: lists of physical lines (no ``\\n``)
 in, messages appended to ``out``, other lines to the ``on_console``/``on_reject`` callbacks.
 
-How k6 v1.1.0 writes CSV, and how it is read back here (``shared/docs/k6-formats.md`` §2):
+How k6 v1.1.0 writes CSV, and how it is read back here (``shared/docs/k6-formats.md`` §2);
+single values (timestamps, ``extra_tags``/``metadata``, header and console lines) are read by
+:mod:`.csv_values`, which documents them:
 
-* **Header.** The first line names the columns: ``metric_name,timestamp,metric_value``, the
-  enabled indexable system tags (sorted), then ``extra_tags,metadata``. Columns are found by
-  name, never by position. A header line met again later (concatenated files, a followed file
-  that was replaced) is read again. Lines before the first header are console text: with
-  ``--out csv=-`` k6 prints its banner before the header.
+* **Header.** Columns are found by name, never by position. A header line met again later
+  (concatenated files, a followed file that was replaced) is read again. Lines before the
+  first header are console text: with ``--out csv=-`` k6 prints its banner before the header.
 * **Records.** RFC 4180 quoting, read by :mod:`csv` (strict). A quoted field may contain line
   breaks: the physical lines of such a record are joined before parsing (at most
   :data:`MAX_RECORD_LINES` lines; past that, or at the end of input, the first line is
@@ -18,26 +18,18 @@ How k6 v1.1.0 writes CSV, and how it is read back here (``shared/docs/k6-formats
   absent and empty alike), except ``group``: k6 tags every sample a VU emits with its group,
   ``""`` for the root group, so an empty ``group`` column is the root group ``""`` — for all
   metrics but those k6 emits outside VUs (:data:`~.k6_metrics.EMITTED_OUTSIDE_VUS`), whose
-  samples have no ``group`` tag in k6's JSON output of the same run.
-* **extra_tags / metadata.** ``k=v`` pairs joined with ``&``, not escaped: see
-  :func:`decode_pairs` for the best-effort rule when a key or value contains ``&`` or ``=``.
-* **Time.** Each value is recognised on its own, so no flag is needed: digits only are unix
-  time, seconds/milliseconds/microseconds/nanoseconds by magnitude (see :func:`parse_time`);
-  anything else must be RFC 3339 with a zone (``rfc3339``, ``rfc3339_nano``), and keeps it.
-  Precision is the microsecond; nanoseconds are truncated, as for JSON.
+  samples have no ``group`` tag in k6's JSON output of the same run. ``extra_tags`` add to
+  them (:func:`~.csv_values.decode_pairs`).
 * **Values.** ``%f`` (six decimals), or ``+Inf``/``-Inf``. ``NaN`` is rejected (k6 never
   writes it).
 * **Metric messages.** CSV has no ``Metric`` records, so one is made before a metric's first
   point: k6's built-in metrics from :data:`~.k6_metrics.BUILTIN_METRICS`, others from
   ``metric_types`` (``contains`` ``"default"``), anything else as :data:`FALLBACK_TYPE` with
   one warning per metric. Thresholds and submetrics are not in CSV: ``[]`` and ``None``.
-* **Console text after the header.** With ``--out csv=-`` k6 also prints its summary (and,
-  without ``-q``, progress lines) on stdout. A line that is empty, starts with white space or
-  a non-ASCII character, or is one of k6's progress lines (``running (…), …`` and
-  ``name [ 42% ] …``) is console text. Every other line is a record, decoded or rejected: a
-  bad row is never mistaken for console text. k6's 4 KiB stdout buffer can cut a row in two
-  around a progress line (as for JSON); such halves are rejected, not joined: use ``-q`` or a
-  file.
+* **Console text after the header** (:func:`~.csv_values.is_console`) passes through. Every
+  other line is a record, decoded or rejected: a bad row is never mistaken for console text.
+  k6's 4 KiB stdout buffer can cut a row in two around a progress line (as for JSON); such
+  halves are rejected, not joined: use ``-q`` or a file.
 
 Rejections name the first physical line of the record, the CSV column at fault
 (``metric_name``, ``timestamp``, ``metric_value``; ``None`` for the record as a whole) and keep
@@ -50,17 +42,25 @@ from __future__ import annotations
 
 import csv
 import logging
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from operator import itemgetter, methodcaller
+from datetime import datetime
+from operator import itemgetter
 from types import MappingProxyType
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, get_args
 
-from pydantic import AwareDatetime, TypeAdapter, ValidationError
+from pydantic import ValidationError
 from pydantic_core import SchemaValidator
 
+from .csv_values import (
+    HEADER_START,
+    decode_pairs,
+    ends_quoted,
+    is_console,
+    is_header,
+    parse_time,
+    unix_time,
+)
 from .decoder import Decoded, Rejection, shorten_value
 from .k6_metrics import BUILTIN_METRICS, EMITTED_OUTSIDE_VUS
 from .lines import Overlong
@@ -69,8 +69,6 @@ from .source import MAX_LINE_BYTES
 
 log = logging.getLogger("k6mcp_bridge.input")
 
-HEADER_START: Final = ("metric_name", "timestamp", "metric_value")
-"""The first three columns of every k6 CSV header."""
 FALLBACK_TYPE: Final[MetricType] = "trend"
 """The type of a custom metric nobody typed. A trend keeps every value, so count, sum (count times
 mean), min, max, last and the distribution all survive; calling a gauge a counter would add
@@ -79,152 +77,14 @@ MAX_RECORD_LINES: Final = 1000
 """Physical lines one quoted record may span before its first line is taken as broken."""
 
 _HEADER_TEXT = ",".join(HEADER_START)
-_HEADER_BYTES = _HEADER_TEXT.encode()
 _BOM = "\ufeff"
-_DECIDE_BY = 64 * 1024
-_ROW_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_,")
-_PROGRESS = re.compile(r"running \(|\S+\s+(?:\S\s+)?\[\s*\d+% \]")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_ONE_US = timedelta(microseconds=1)
-_PARSE_RFC3339: Callable[[str], datetime] = TypeAdapter(AwareDatetime).validate_python
 _PAIR_CACHE_SIZE = 4096
-_SPLIT_PAIR: Callable[[str], list[str]] = methodcaller("split", "=", 1)
 _VALIDATE_POINT: Callable[[Any], PointMessage] = SchemaValidator(
     PointMessage.__pydantic_core_schema__
 ).validate_python
 _NAN = float("nan")
 _NO_TYPES: Mapping[str, MetricType] = MappingProxyType({})
 _TYPES = "|".join(get_args(MetricType))
-
-
-def detect_format(head: bytes, *, at_end: bool = False) -> Literal["json", "csv"] | None:
-    """``"csv"`` or ``"json"`` from the first bytes of the (decompressed) stream.
-
-    Lines are looked at in order: one starting with ``{`` means JSON, k6's CSV header
-    (``metric_name,timestamp,metric_value…``) means CSV, anything else (k6's banner, which
-    precedes the CSV header with ``--out csv=-``) is skipped. ``None`` means "too few bytes
-    to tell": call again with more. Undecided after 64 KiB, or at the end of input
-    (``at_end``), the answer is ``"json"``, whose decoder passes console text through.
-    """
-    if head.startswith(b"\xef\xbb\xbf"):
-        head = head[3:]
-    lines = head.split(b"\n")
-    last = lines.pop()
-    for line in lines:
-        if line.startswith(b"{"):
-            return "json"
-        if line.startswith(_HEADER_BYTES):
-            return "csv"
-    if last.startswith(b"{"):
-        return "json"
-    if last.startswith(_HEADER_BYTES):
-        return "csv"
-    if at_end or len(head) >= _DECIDE_BY:
-        return "json"
-    return None
-
-
-def parse_time(text: str) -> datetime:
-    """A k6 CSV timestamp in any ``timeFormat`` as an aware datetime (µs, truncated).
-
-    Digits only are unix time, told apart by magnitude: below 10¹¹ seconds (k6 ``unix``,
-    10 digits today), below 10¹⁴ milliseconds (13), below 10¹⁷ microseconds (16), else
-    nanoseconds (19); UTC. Anything else must be RFC 3339 with a zone, which is kept.
-    Raises ``ValueError``.
-    """
-    if text.isdigit():
-        return _unix_time(text)
-    if text[4:5] != "-":  # the validator would also read "-5" or "1.5" as unix seconds
-        raise ValueError("neither digits nor an RFC 3339 date-time")
-    try:
-        return _PARSE_RFC3339(text)
-    except ValidationError as exc:
-        raise ValueError(exc.errors(include_url=False)[0]["msg"]) from None
-
-
-def _unix_time(digits: str) -> datetime:
-    if not digits.isascii():
-        raise ValueError("digits other than 0-9")
-    number = int(digits)
-    if number < 10**11:
-        micros = number * 1_000_000
-    elif number < 10**14:
-        micros = number * 1000
-    elif number < 10**17:
-        micros = number
-    else:
-        micros = number // 1000
-    try:
-        return _EPOCH + micros * _ONE_US
-    except OverflowError:
-        raise ValueError("out of range") from None
-
-
-def decode_pairs(text: str) -> dict[str, str]:
-    """k6's unescaped ``k=v&k=v`` encoding of ``extra_tags`` and ``metadata``, best effort.
-
-    k6 joins ``key=value`` with ``&`` in random order and escapes nothing, so ``&`` or ``=``
-    inside a key or value is ambiguous. The rule: split at every ``&``; a piece with ``=``
-    starts a pair (the key ends at its first ``=``, so a value keeps its own ``=``); a piece
-    without ``=`` belongs to the value before it (``u=a&&q=1`` → ``{"u": "a&", "q": "1"}``),
-    or, when no pair came before, to the key after it (``m&k=v=1&x`` →
-    ``{"m&k": "v=1&x"}``); a piece whose key was already seen also continues the value before
-    it. What this cannot recover: a value containing ``&name=`` (``a=x&b=y`` is always read as
-    two pairs) and a key containing ``&`` that follows another pair.
-    """
-    pieces = text.split("&")
-    if text.count("=") >= len(pieces):  # perhaps plain k6 output: every piece has a "="
-        try:
-            pairs = dict(map(_SPLIT_PAIR, pieces))
-            if len(pairs) == len(pieces):
-                return pairs
-        except ValueError:
-            pass
-    pairs = {}
-    last: str | None = None
-    held: list[str] = []
-    for piece in pieces:
-        key, eq, value = piece.partition("=")
-        if eq and key not in pairs:
-            if held:
-                key = "&".join([*held, key])
-                held = []
-            pairs[key] = value
-            last = key
-        elif last is not None:
-            pairs[last] += "&" + piece
-        else:
-            held.append(piece)
-    if held:  # no "=" at all: not k6's encoding; keep the text as a key
-        pairs["&".join(held)] = ""
-    return pairs
-
-
-def _ends_quoted(text: str, quoted: bool) -> bool:
-    """Whether an RFC 4180 record is inside a quoted field at the end of ``text``.
-
-    ``quoted`` says whether ``text`` starts inside one (the line continues a record).
-    """
-    at, end = 0, len(text)
-    if not quoted and text.startswith('"'):
-        at, quoted = 1, True
-    while True:
-        if quoted:
-            close = text.find('"', at)
-            while close >= 0 and text.startswith('"', close + 1):  # "" is an escaped quote
-                close = text.find('"', close + 2)
-            if close < 0:
-                return True
-            at, quoted = close + 1, False
-        field_end = text.find(",", at)
-        if field_end < 0:
-            return False
-        at = field_end + 1
-        quoted = text.startswith('"', at)
-        if quoted:
-            at += 1
-        elif at > end:  # pragma: no cover - defensive
-            return False
 
 
 @dataclass(frozen=True)
@@ -420,7 +280,7 @@ class CsvDecoder:
                 self._continue(line, text, batch)
             elif text is None or type(line) is Overlong:
                 batch.problem(lineno, line, _line_problem(line))
-            elif '"' in text and text.count('"') & 1 and _ends_quoted(text, False):
+            elif '"' in text and text.count('"') & 1 and ends_quoted(text, False):
                 self._held = _Held(lineno, [line], [text], len(line))
             else:
                 batch.add(text, lineno, line)
@@ -435,7 +295,7 @@ class CsvDecoder:
         held.lines.append(line)
         held.texts.append(text)
         held.size += len(line) + 1
-        if not _ends_quoted(text, True):
+        if not ends_quoted(text, True):
             self._held = None
             self.multiline += 1
             batch.add("\n".join(held.texts), held.lineno, tuple(held.lines))
@@ -460,7 +320,7 @@ class CsvDecoder:
                     return
             except csv.Error as exc:
                 index = reader.line_num - 1
-                if self._columns is None or _is_console(batch.texts[index]):
+                if self._columns is None or is_console(batch.texts[index]):
                     self._console(batch, index)
                 else:
                     self._reject(batch, index, None, f"malformed CSV: {exc}")
@@ -486,7 +346,7 @@ class CsvDecoder:
                 try:
                     if stamp != last_text:
                         if stamp.isdigit():
-                            last_time = _unix_time(stamp)
+                            last_time = unix_time(stamp)
                         elif stamp[4:5] == "-":  # RFC 3339: parsed by the validator
                             last_time = stamp
                         else:
@@ -538,7 +398,7 @@ class CsvDecoder:
         text = batch.texts[index]
         if index in batch.problems:
             reason, text = batch.problems[index]
-            if text and (self._columns is None or _is_console(text)):
+            if text and (self._columns is None or is_console(text)):
                 self._console(batch, index)  # k6's console text with an odd '"'
             else:
                 self._reject(batch, index, None, reason)
@@ -546,10 +406,10 @@ class CsvDecoder:
         if self._columns is None and text.startswith(_BOM):
             text = text[1:]
             row = next(csv.reader([text], strict=True))
-        if _is_header(row):
+        if is_header(row):
             self._header(row)
             return
-        if self._columns is None or _is_console(text):
+        if self._columns is None or is_console(text):
             self._console(batch, index)
             return
         reason = f"{len(row)} columns where the header has {self._columns.count}"
@@ -559,7 +419,7 @@ class CsvDecoder:
         """A row with the right columns whose name, time or value is wrong."""
         columns = self._columns
         assert columns is not None
-        if _is_header(row):
+        if is_header(row):
             self._header(row)
             return
         if not row[columns.name]:
@@ -644,15 +504,6 @@ def _line_problem(line: bytes) -> str:
     except UnicodeDecodeError as exc:
         return f"not UTF-8 text: byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
     return "unreadable line"  # pragma: no cover - defensive
-
-
-def _is_header(row: list[str]) -> bool:
-    return tuple(row[:3]) == HEADER_START and len(set(row)) == len(row)
-
-
-def _is_console(text: str) -> bool:
-    """k6's own console output: blank, indented or non-ASCII first, or a progress line."""
-    return text[:1] not in _ROW_START or _PROGRESS.match(text) is not None
 
 
 def _last_line(batch: _Batch, index: int) -> int:

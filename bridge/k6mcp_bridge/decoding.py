@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Literal, Protocol
 
-from .csv_decoder import CsvDecoder, detect_format
+from .csv_decoder import CsvDecoder
+from .csv_values import detect_format
 from .decoder import Decoded, JsonDecoder, Rejection
 from .errors import ConfigError
 from .lines import LineSplitter

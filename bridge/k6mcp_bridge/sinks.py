@@ -43,8 +43,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import ClassVar, NamedTuple
 
 from .errors import ConfigError
+from .go_literals import parse_go_float
 from .messages import MetricType
-from .thresholds import parse_go_float
 
 INF = math.inf
 RELATIVE_ACCURACY = 0.01
