@@ -19,11 +19,15 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from k6mcp_bridge.decoder import Decoded, Rejection
+from k6mcp_bridge.decoding import LineDecoder
+from k6mcp_bridge.messages import MetricMessage, PointMessage
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_outputs"
@@ -77,6 +81,24 @@ def records(text: str) -> list[dict[str, Any]]:
     the aggregation's ``metrics`` snapshots and ``threshold`` verdicts are left out."""
     messages = [json.loads(line) for line in text.splitlines()]
     return [m for m in messages if m["type"] in ("metric", "point")]
+
+
+@dataclass
+class Run:
+    """What one decoder (JSON or CSV) produced from some lines."""
+
+    decoder: LineDecoder
+    messages: list[Decoded] = field(default_factory=list)
+    console: list[bytes] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    @property
+    def points(self) -> list[PointMessage]:
+        return [m for m in self.messages if isinstance(m, PointMessage)]
+
+    @property
+    def metrics(self) -> list[MetricMessage]:
+        return [m for m in self.messages if isinstance(m, MetricMessage)]
 
 
 # --- the console script -------------------------------------------------------------------------

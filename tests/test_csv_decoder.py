@@ -10,14 +10,13 @@ import logging
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import SHARED_SAMPLES
+from conftest import SHARED_SAMPLES, Run
 from k6mcp_bridge.csv_decoder import FALLBACK_TYPE, CsvDecoder
 from k6mcp_bridge.csv_values import decode_pairs, detect_format, parse_time
 from k6mcp_bridge.decoder import Decoded, JsonDecoder, Rejection
@@ -41,22 +40,6 @@ HEADER = (
 )
 COLUMNS = HEADER.split(",")
 UTC = timezone.utc
-
-
-@dataclass
-class Run:
-    decoder: CsvDecoder
-    messages: list[Decoded] = field(default_factory=list)
-    console: list[bytes] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
-
-    @property
-    def points(self) -> list[PointMessage]:
-        return [m for m in self.messages if isinstance(m, PointMessage)]
-
-    @property
-    def metrics(self) -> list[MetricMessage]:
-        return [m for m in self.messages if isinstance(m, MetricMessage)]
 
 
 def decode_bytes(data: bytes, chunk_size: int = 65536, **options: Any) -> Run:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from k6mcp_bridge.decoder import Decoded, JsonDecoder, Rejection
+from conftest import Run
+from k6mcp_bridge.decoder import JsonDecoder, Rejection
 from k6mcp_bridge.lines import LineSplitter
-from k6mcp_bridge.messages import MetricMessage, PointMessage
+from k6mcp_bridge.messages import PointMessage
 
 SAMPLES = Path(__file__).parents[2] / "shared" / "k6-samples"
 REPO_SAMPLES = Path(__file__).parents[1] / "sample_outputs"
@@ -31,24 +31,6 @@ PROGRESS = (
     b"running (01.0s), 1/1 VUs, 3 complete and 0 interrupted iterations",
     b"default   [  17% ]",
 )
-
-
-@dataclass
-class Run:
-    """What one decoder produced."""
-
-    decoder: JsonDecoder
-    messages: list[Decoded] = field(default_factory=list)
-    console: list[bytes] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
-
-    @property
-    def points(self) -> list[PointMessage]:
-        return [m for m in self.messages if isinstance(m, PointMessage)]
-
-    @property
-    def metrics(self) -> list[MetricMessage]:
-        return [m for m in self.messages if isinstance(m, MetricMessage)]
 
 
 def new_run() -> Run:
