@@ -481,17 +481,6 @@ def test_a_second_header_is_read_again_and_metrics_are_announced_again() -> None
     assert (run.points[-1].data.tags or {}).get("scenario") == "default"
 
 
-def test_restart_forgets_the_header() -> None:
-    data = (SHARED_SAMPLES / "csv-timeFormat-unix.csv").read_bytes()
-    run = decode_bytes(data)
-    run.decoder.restart()
-    more: list[Decoded] = []
-    run.decoder.decode(data.splitlines(), more)
-    assert run.rejections == []
-    assert [m for m in more if isinstance(m, PointMessage)] == run.points
-    assert sum(isinstance(m, MetricMessage) for m in more) == len(run.metrics)
-
-
 def test_console_text_around_csv_on_stdout() -> None:
     """``k6 run --out csv=-``: banner, header, console, rows, progress, summary."""
     console = [

@@ -27,7 +27,6 @@ from k6mcp_bridge.thresholds import (
     parse_metric_key,
     parse_threshold,
     thresholds_for,
-    thresholds_from_message,
     thresholds_from_options,
 )
 
@@ -345,7 +344,8 @@ def test_thresholds_of_a_metric_record_keep_abort_settings() -> None:
         if '"name":"http_req_duration"' in line
     )
     message = MetricMessage.model_validate(json.loads(line) | {"type": "metric"})
-    first, second = thresholds_from_message(message)
+    metric = message.data
+    first, second = thresholds_for(metric.name, metric.thresholds, metric.type)
     assert (first.source, first.abort_on_fail, first.delay_abort_eval) == ("p(95)<500", False, None)
     assert (second.source, second.abort_on_fail, second.delay_abort_eval) == ("avg<200", True, 10.0)
 

@@ -67,6 +67,7 @@ class Checkpoint:
         self._saved_at = 0.0
         self._last: State | None = None
         self._pending: State | None = None
+        self._failed = False
 
     def load(self) -> State | None:
         """The saved state; ``None`` (and a warning) when missing is normal or corrupt."""
@@ -100,9 +101,15 @@ class Checkpoint:
             return
         temp = self.path.with_name(f".{self.path.name}.tmp")
         data = json.dumps({"identity": asdict(state.identity), "offset": state.offset})
-        with open(temp, "w", encoding="utf-8") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, self.path)
+        try:
+            with open(temp, "w", encoding="utf-8") as stream:
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temp, self.path)
+        except OSError as exc:
+            if not self._failed:
+                log.error("cannot write the checkpoint %s: %s (reading goes on)", self.path, exc)
+            self._failed = True
+            return
         self._saved_at, self._last = time.monotonic(), state

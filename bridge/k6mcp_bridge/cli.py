@@ -127,11 +127,13 @@ def run(
     ] = False,
     idle_timeout: Annotated[
         float | None,
-        typer.Option(help="With --follow: stop after this many seconds without growth."),
+        typer.Option(help="With --follow: stop after this many seconds without growth.", min=0),
     ] = None,
     wait_pid: Annotated[
         int | None,
-        typer.Option(help="With --follow: stop once this process (k6) has exited, after draining."),
+        typer.Option(
+            help="With --follow: stop once this process (k6) has exited, after draining.", min=1
+        ),
     ] = None,
     format: Annotated[
         str | None,
@@ -311,7 +313,19 @@ def _plugins(settings: Settings, options: dict[str, dict[str, Option]]) -> list[
                 "plugin %r (%s) is enabled but skipped: %s", name, entry.distribution, entry.error
             )
             continue
-        plugins.append(build(entry, options.get(name, {})))
+        try:
+            plugins.append(build(entry, options.get(name, {})))
+        except ConfigError:
+            raise
+        except Exception as exc:  # its __init__ failed: report it, the others carry on
+            log.error(
+                "plugin %r (%s %s) failed to start: %s: %s; the others carry on",
+                name,
+                entry.distribution,
+                entry.version,
+                type(exc).__name__,
+                exc,
+            )
     return plugins
 
 

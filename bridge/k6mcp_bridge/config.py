@@ -121,6 +121,7 @@ class Layered:
 def read_file(path: Path, layers: Layered) -> None:
     """Add the settings of one ``.ini`` file."""
     parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # metric names keep case
     try:
         with path.open(encoding="utf-8") as stream:
             parser.read_file(stream)
@@ -128,6 +129,8 @@ def read_file(path: Path, layers: Layered) -> None:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
     except (configparser.Error, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not a valid .ini file: {exc}") from exc
+    if parser.defaults():
+        raise ConfigError(f"{path}: unknown section [{parser.default_section}]")
     for section in parser.sections():
         if section.startswith("plugin."):
             plugin = section.removeprefix("plugin.")

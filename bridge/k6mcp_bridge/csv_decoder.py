@@ -242,15 +242,6 @@ class CsvDecoder:
                 "no k6 CSV header (%s,...) in %d lines: nothing was decoded", _HEADER_TEXT, end
             )
 
-    def restart(self) -> None:
-        """Forget the header, the metrics seen and any open record: a new file begins.
-
-        Call :meth:`finish` first to report a record the old file left open.
-        """
-        self._columns = None
-        self._held = None
-        self._metrics.clear()
-
     # --- physical lines → records --------------------------------------------------------
 
     def _simple(self, lines: list[bytes], first: int) -> _Batch | None:

@@ -76,9 +76,9 @@ class Decoding:
 
     @property
     def held(self) -> int:
-        """Bytes fed but not yet turned into messages or rejections."""
+        """Bytes fed (``fed``) but not yet turned into messages or rejections."""
         inner = self._decoder.held if self._decoder is not None else 0
-        return len(self._head) + self._splitter.held + inner
+        return self._splitter.held + inner
 
     @property
     def lineno(self) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -197,7 +198,10 @@ class Follower:
             self._gzip_said = True
         size = -1
         while self.stop_reason is None and not self._pid_gone():
-            now = self.path.stat().st_size
+            try:
+                now = self.path.stat().st_size
+            except FileNotFoundError:
+                now = -1  # removed while we wait: wait for it again
             if now == size and _gzip_complete(self.path):
                 break
             size = now
@@ -216,11 +220,16 @@ class Follower:
         def opened() -> bool:
             nonlocal fd
             try:
-                fd = os.open(self.path, os.O_RDONLY)
+                fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
             except FileNotFoundError:
                 return False
             except OSError as exc:
                 raise SourceError(f"cannot open {self.path}: {exc.strerror or exc}") from exc
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise SourceError(
+                    f"cannot follow {self.path}: not a regular file (read a named pipe without -f)"
+                )
             return True
 
         if not opened():
@@ -290,7 +299,6 @@ class _FollowedRun:
     """One run of a followed file: the open file, our offset, the bytes just before it."""
 
     live = True
-    compressed = False
 
     def __init__(self, follower: Follower, fd: int, start: Position) -> None:
         self.name = str(follower.path)

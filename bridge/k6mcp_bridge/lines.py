@@ -25,7 +25,9 @@ class LineSplitter:
 
     def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
         self._max_line = max_line
-        self._tail = b""
+        self._parts: list[bytes] = []
+        """The unfinished last line, in the pieces it came in (joined once it ends)."""
+        self._held = 0
         self._skipping: Overlong | None = None
 
     def feed(self, chunk: bytes) -> list[bytes]:
@@ -40,30 +42,39 @@ class LineSplitter:
             lines.append(self._skipping)
             self._skipping = None
             chunk = chunk[end + 1 :]
-        if self._tail:
-            chunk = self._tail + chunk
+        limit = self._max_line
+        if b"\n" not in chunk:  # a long line arriving: keep the piece, rescan nothing
+            self._parts.append(chunk)
+            self._held += len(chunk)
+            if self._held > limit:
+                head = b"".join(self._parts)
+                self._skipping = Overlong.of(head, self._held, limit)
+                self._parts, self._held = [], 0
+            return lines
+        if self._parts:
+            chunk = b"".join([*self._parts, chunk])
         lines += chunk.split(b"\n")
         tail = lines.pop()
-        limit = self._max_line
         if len(chunk) > limit:  # only then can a line be over the limit
             lines = [Overlong.of(ln, len(ln), limit) if len(ln) > limit else ln for ln in lines]
             if len(tail) > limit:
                 self._skipping = Overlong.of(tail, len(tail), limit)
                 tail = b""
-        self._tail = tail
+        self._parts = [tail] if tail else []
+        self._held = len(tail)
         return lines
 
     @property
     def held(self) -> int:
         """Bytes fed but not yet returned as lines."""
         skipping = self._skipping
-        return len(self._tail) + (skipping.size if skipping is not None else 0)
+        return self._held + (skipping.size if skipping is not None else 0)
 
     def finish(self) -> bytes | None:
         """The torn last line left at the end of input, if any."""
         if self._skipping is not None:
             line: bytes = self._skipping
         else:
-            line = self._tail
-        self._tail, self._skipping = b"", None
+            line = b"".join(self._parts)
+        self._parts, self._held, self._skipping = [], 0, None
         return line or None

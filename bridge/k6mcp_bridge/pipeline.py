@@ -56,6 +56,8 @@ class Pipeline:
         self.stats = Stats()
         self.interrupted = False
         """Set by a signal handler: the run still reads to the end but reports ``interrupted``."""
+        self.stop_requested = False
+        """Set by a signal handler: stop reading after the current chunk (``interrupted``)."""
         self._plugins = list(plugins)
         self._active = list(plugins)
         self._console = console
@@ -68,7 +70,9 @@ class Pipeline:
     def run(self, source: ByteStream) -> RunResult:
         """Read ``source`` to its end (or until stopped); every plugin's ``finish`` is called."""
         started = time.monotonic()
-        info = RunInfo(source.name, datetime.now(timezone.utc), __version__)
+        info = RunInfo(
+            source.name, datetime.now(timezone.utc), __version__, source.start.offset > 0
+        )
         status: Status = "completed"
         failure: BridgeError | None = None
         try:
@@ -80,14 +84,16 @@ class Pipeline:
         except (TooManyErrors, PluginFailed) as exc:
             status, failure = "stopped", exc
         finally:
-            if self.interrupted and status == "completed":
+            if (self.interrupted or self.stop_requested) and status == "completed":
                 status = "interrupted"
             if self._aggregation is not None:
-                failure = self._final_snapshot() or failure
+                snapshot_failure = self._final_snapshot()
+                failure = failure or snapshot_failure
             metrics = self._aggregation.final if self._aggregation is not None else None
             result = RunResult(status, self.stats, time.monotonic() - started, metrics)
             for plugin in self._plugins:
-                failure = self._finish(plugin, result) or failure
+                finish_failure = self._finish(plugin, result)  # every plugin, whatever happened
+                failure = failure or finish_failure  # the first failure is the cause
         if failure is not None:
             raise failure
         return result
@@ -107,8 +113,9 @@ class Pipeline:
             self._on_console, self._on_reject, source.start, settings.format, settings.metric_types
         )
         batch: list[Decoded] = []
-        offsets = _Offsets(source.start.offset, source) if self._on_commit else None
+        offsets = _Offsets(source.start.offset) if self._on_commit else None
         first_at = 0.0
+        failed = False
         try:
             for chunk in source.chunks(idle_tick=wait):
                 if not batch:
@@ -117,18 +124,24 @@ class Pipeline:
                     decoding.feed(chunk, batch)
                     if offsets is not None:
                         offsets.mark(self.stats.messages + len(batch), decoding.fed - decoding.held)
-                while len(batch) >= size:
-                    self._deliver(batch[:size], offsets)
+                while len(batch) >= size:  # taken out before sending: never sent twice
+                    ready = batch[:size]
                     del batch[:size]
+                    self._deliver(ready, offsets)
                     first_at = time.monotonic()
                 if batch and time.monotonic() - first_at >= wait:
-                    self._deliver(batch, offsets)
-                    batch = []
+                    ready, batch = batch, []
+                    self._deliver(ready, offsets)
+                if self.stop_requested:
+                    return
                 if offsets is not None and not chunk:
                     self._commit(offsets)  # idle: let a rate-limited save catch up
             decoding.finish(batch)
+        except PluginFailed:
+            failed = True
+            raise
         except BridgeError as exc:
-            if isinstance(exc, (TooManyErrors, PluginFailed, ConfigError)):
+            if isinstance(exc, (TooManyErrors, ConfigError)):
                 raise
             self.stats.input_errors.append(str(exc))  # the input broke off: corrupt gzip...
             log.error("%s", exc)
@@ -136,13 +149,13 @@ class Pipeline:
         finally:
             self.stats.lines = decoding.lineno
             self.stats.rejoined = decoding.rejoined
-            if batch:
+            if batch and not failed:
                 self._deliver(batch, offsets)
             if offsets is not None:
                 self._commit(offsets)
 
     def _commit(self, offsets: _Offsets) -> None:
-        if self._on_commit is not None and not offsets.source.compressed:  # gzip: no file offsets
+        if self._on_commit is not None:
             self._on_commit(offsets.committed)
 
     def _deliver(self, batch: list[Decoded], offsets: _Offsets | None = None) -> None:
@@ -201,11 +214,12 @@ class Pipeline:
             exc,
         )
         log.debug("traceback", exc_info=exc)
+        if disable and plugin in self._active:
+            self._active.remove(plugin)  # it gets nothing more, whatever the policy
+            if self.settings.plugin_errors == "disable":
+                log.warning("plugin %r is disabled for the rest of this run", plugin.name)
         if self.settings.plugin_errors == "fail":
             raise PluginFailed(f"plugin {plugin.name!r} failed in {where}") from exc
-        if disable and plugin in self._active:
-            log.warning("plugin %r is disabled for the rest of this run", plugin.name)
-            self._active.remove(plugin)
 
     def _on_console(self, line: bytes) -> None:
         self.stats.console_lines += 1
@@ -232,8 +246,7 @@ class _Offsets:
     from it repeats at most the messages of one chunk.
     """
 
-    def __init__(self, base: int, source: ByteStream) -> None:
-        self.source = source
+    def __init__(self, base: int) -> None:
         self.base = base
         self.committed = base
         self._marks: deque[tuple[int, int]] = deque()

@@ -34,6 +34,8 @@ class RunInfo:
     """The input's name: a path, or ``<stdin>``."""
     started_at: datetime
     bridge_version: str
+    resumed: bool = False
+    """True when a followed file is resumed from a checkpoint mid-file (append, don't reset)."""
 
 
 @dataclass

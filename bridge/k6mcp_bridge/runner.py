@@ -49,7 +49,7 @@ class _Signals:
 
     def __init__(self) -> None:
         self.received: int | None = None
-        self.graceful: Callable[[], None] | None = None
+        self.graceful: Callable[[int], None] | None = None
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         if self.received is None and self.graceful is not None:
@@ -58,7 +58,7 @@ class _Signals:
                 "interrupted (%s): finishing what is being read (send it again to stop now)",
                 signal.Signals(signum).name,
             )
-            self.graceful()
+            self.graceful(signum)
             return
         self.received = self.received or signum
         raise KeyboardInterrupt
@@ -124,6 +124,8 @@ def execute(
         except BridgeError as exc:
             log.error("%s", exc)
             return exc.exit_status
+        except KeyboardInterrupt:  # a second signal, or one before any run started
+            return runner.signals.exit_status
     return runner.exit_status(results)
 
 
@@ -145,6 +147,7 @@ class _Runner:
         self.console = sys.stderr.buffer if settings.passthrough else None
         self.signals = signals
         self.abort: Callable[[ThresholdResult], None] | None = None
+        self.export_failed = False
 
     def pipeline(self, on_commit: Callable[[int], None] | None = None) -> Pipeline:
         stage = None
@@ -156,8 +159,14 @@ class _Runner:
         opened = open_source(source)
         stack.callback(opened.close)
         pipeline = self.pipeline()
-        if opened.live:  # k6 got the same Ctrl-C: read on until it closes the pipe
-            self.signals.graceful = lambda: setattr(pipeline, "interrupted", True)
+
+        def graceful(signum: int) -> None:
+            if opened.live and signum == signal.SIGINT:
+                pipeline.interrupted = True  # k6 got the same Ctrl-C: read until it closes
+            else:
+                pipeline.stop_requested = True  # deliver what was read, then stop
+
+        self.signals.graceful = graceful
         return [self.finished(pipeline.run(opened))]
 
     def follow(self, path: Path, options: FollowOptions) -> list[RunResult]:
@@ -165,7 +174,7 @@ class _Runner:
         follower = _follower(path, options)
         current: list[Pipeline] = []
 
-        def graceful() -> None:
+        def graceful(signum: int) -> None:
             follower.stop("interrupted")
             for pipeline in current:
                 pipeline.interrupted = True
@@ -192,6 +201,7 @@ class _Runner:
                 write_export(result.metrics, path)
             except OSError as exc:
                 log.error("cannot write the summary export %s: %s", path, exc)
+                self.export_failed = True
         return result
 
     def exit_status(self, results: list[RunResult]) -> ExitStatus:
@@ -205,7 +215,7 @@ class _Runner:
             return ExitStatus.THRESHOLD_FAILED
         if any(r.stats.rejected or r.stats.input_errors for r in results):
             return ExitStatus.REJECTED_RECORDS
-        return ExitStatus.OK
+        return ExitStatus.USAGE if self.export_failed else ExitStatus.OK
 
 
 def _stop_k6(pid: int | None) -> None:
@@ -220,7 +230,9 @@ def _stop_k6(pid: int | None) -> None:
 
 
 def _follower(path: Path, follow: FollowOptions) -> Follower:
-    checkpoint = Checkpoint(follow.checkpoint) if follow.checkpoint is not None else None
+    checkpoint = None
+    if follow.checkpoint is not None:  # written at every delivery: a restart repeats one batch
+        checkpoint = Checkpoint(follow.checkpoint, interval=0.0)
     return Follower(
         path,
         poll=follow.poll,

@@ -44,8 +44,6 @@ class ByteStream(Protocol):
     name: str
     live: bool
     """Data may trickle in: deliver batches by time, and expect idle ticks (``b""``)."""
-    compressed: bool
-    """Decoded bytes are not file bytes, so file offsets cannot be tracked."""
     start: Position
 
     def chunks(self, idle_tick: float | None = None) -> Iterator[bytes]: ...
@@ -64,7 +62,6 @@ class Source:
     live: bool
     """True for pipes, FIFOs and terminals: data may trickle, so batches are flushed by time."""
     close: Callable[[], None]
-    compressed: bool = False
     start: Position = Position()
 
     def chunks(self, idle_tick: float | None = None) -> Iterator[bytes]:
@@ -78,7 +75,6 @@ class Source:
             if not chunk:
                 yield chunk
         if head[:2] == GZIP_MAGIC:
-            self.compressed = True
             yield from _gunzip(head, raw, self.name)
         else:
             if head:

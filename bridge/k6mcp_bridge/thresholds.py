@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 from .go_literals import go_format_float, parse_go_float, parse_k6_duration
-from .messages import Metric, MetricMessage, MetricType, ThresholdSpec
+from .messages import MetricType, ThresholdSpec
 
 OPERATORS = ("<=", "<", ">=", ">", "===", "==", "!=")
 """In k6's scan order: the first one found in the expression splits it."""
@@ -274,12 +274,6 @@ def thresholds_from_options(
             ],
         )
     ]
-
-
-def thresholds_from_message(message: MetricMessage | Metric) -> list[Threshold]:
-    """The thresholds a ``Metric`` record carries (never its submetrics': k6 issue #3637)."""
-    metric = message.data if isinstance(message, MetricMessage) else message
-    return thresholds_for(metric.name, metric.thresholds, metric.type)
 
 
 def parse_cli_threshold(text: str, metric_type: MetricType | None = None) -> Threshold:

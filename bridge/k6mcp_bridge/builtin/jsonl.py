@@ -33,7 +33,7 @@ class JsonlPlugin(Plugin):
         path = self.config.path
         if path == "-":
             self._out = sys.stdout.buffer
-        elif self._runs:  # a followed file's later runs append
+        elif self._runs or run_info.resumed:  # later runs, and a resumed file, append
             self._out = open(path, "ab")  # noqa: SIM115 - closed in finish
         else:
             self._out = open(path, "wb")  # noqa: SIM115

@@ -15,8 +15,15 @@ class SummaryPlugin(Plugin):
     name = "summary"
     description = "Prints k6's end-of-test summary and thresholds, then what the bridge read"
 
+    def __init__(self, config: None = None) -> None:
+        super().__init__(config)
+        self._reset()
+
     def start(self, run_info: RunInfo) -> None:
-        self.points: Counter[str] = Counter()  # per run: a followed file can have several
+        self._reset()  # per run: a followed file can have several
+
+    def _reset(self) -> None:
+        self.points: Counter[str] = Counter()
         self.metrics = 0
 
     def process_batch(self, messages: Sequence[Message]) -> None:
