@@ -511,3 +511,26 @@ def test_first_sigint_on_a_pipe_drains_the_writer_and_exits_130(tmp_path: Path) 
     assert points == [float(i) for i in range(1, 7)]
     assert b"Traceback" not in errors.read_bytes()
     assert b"summary (interrupted" in errors.read_bytes()
+
+
+def test_wait_pid_must_be_a_real_process_id(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["-f", str(tmp_path / "r.json"), "--wait-pid", "0"])
+    assert result.exit_code == 2
+
+
+def test_following_a_named_pipe_is_a_clear_error(tmp_path: Path) -> None:
+    fifo = tmp_path / "k6.pipe"
+    os.mkfifo(fifo)
+    result = runner.invoke(app, ["-f", str(fifo)])
+    assert result.exit_code == 2
+    assert "not a regular file" in result.stderr
+
+
+def test_what_the_summary_leaves_out_is_said() -> None:
+    lines = K6_RUN.read_bytes().splitlines(keepends=True)
+    no_definition = b"".join(
+        line for line in lines if b'"Metric","data":{"name":"items_seen"' not in line
+    )
+    result = runner.invoke(app, ["--threshold", "itms_seen:count>0", "-"], input=no_definition)
+    assert "points of 'items_seen' are not in the summary" in result.stderr
+    assert "thresholds on 'itms_seen': no such metric" in result.stderr

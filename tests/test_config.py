@@ -330,3 +330,22 @@ def test_runs_fine_with_no_config_file_anywhere(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr.decode()
     assert proc.stdout == b""
     assert b"lines read" in proc.stderr
+
+
+def test_metric_type_keys_keep_their_case_and_default_section_is_rejected(tmp_path: Path) -> None:
+    csv = tmp_path / "r.csv"
+    csv.write_text(
+        "metric_name,timestamp,metric_value,extra_tags,metadata\nmyCounter,1795543202,1.000000,,\n",
+        encoding="utf-8",
+    )
+    good = tmp_path / "good.ini"
+    good.write_text("[metric_types]\nmyCounter = counter\n", encoding="utf-8")
+    result = runner.invoke(app, ["--config", str(good), "-p", "jsonl", str(csv)])
+    assert result.exit_code == 0, result.stderr
+    kinds = {m["data"]["name"]: m["data"]["type"] for m in records(result.stdout)[:1]}
+    assert kinds == {"myCounter": "counter"}
+    bad = tmp_path / "bad.ini"
+    bad.write_text("[DEFAULT]\nbatch_size = 3\n", encoding="utf-8")
+    result = runner.invoke(app, ["--config", str(bad), str(csv)])
+    assert result.exit_code == 2
+    assert "[DEFAULT]" in result.stderr

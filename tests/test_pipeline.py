@@ -423,3 +423,11 @@ def test_keyboard_interrupt_finishes_every_plugin_as_interrupted() -> None:
     assert other.calls[-1] == "finish"
     assert plugin.result is not None
     assert plugin.result.status == "interrupted"
+
+
+def test_a_failure_under_the_fail_policy_never_sends_a_batch_twice() -> None:
+    first, failing = Collector(), PerMessage(fail_on_point=7)
+    with pytest.raises(PluginFailed):
+        run([first, failing], k6_stream(20), batch_size=4, plugin_errors="fail")
+    assert first.keys and len(first.keys) == len(set(first.keys))  # none delivered again
+    assert failing.finished == 1 and first.calls[-1] == "finish"

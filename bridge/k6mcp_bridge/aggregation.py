@@ -88,7 +88,19 @@ class Aggregation:
         return self._report(final=False)
 
     def finish(self) -> list[AnyMessage]:
-        """The final snapshot and every threshold's final verdict."""
+        """The final snapshot and every threshold's final verdict; says what was left out."""
+        aggregator = self.aggregator
+        for name, count in aggregator.untyped_points.items():
+            log.warning(
+                "%d points of %r are not in the summary: no Metric record defined it "
+                "(was the stream started mid-run?)",
+                count,
+                name,
+            )
+        for problem in aggregator.problems:
+            log.warning("threshold ignored: %s", problem)
+        for name in aggregator.unknown_threshold_metrics():
+            log.warning("thresholds on %r: no such metric in the stream (k6 rejects them)", name)
         return self._report(final=True)
 
     def _report(self, *, final: bool) -> list[AnyMessage]:

@@ -267,6 +267,17 @@ class Aggregator:
             return 0.0
         return (self.last_time - self.first_time).total_seconds()
 
+    def unknown_threshold_metrics(self) -> list[str]:
+        """Custom metrics that have thresholds but never had a ``Metric`` record (k6 rejects
+        a threshold on a metric the script does not define: a typo, or a metric never used)."""
+        unknown = {
+            (series.parent or series).key
+            for _, series in self._thresholds
+            if not (series.parent or series).type
+            and (series.parent or series).key not in BUILTIN_METRICS
+        }
+        return sorted(unknown)
+
     @property
     def thresholds(self) -> list[Threshold]:
         return [threshold for threshold, _ in self._thresholds]
