@@ -28,7 +28,7 @@ import pytest
 from watchdog.observers.polling import PollingObserver
 
 import k6lab
-from conftest import PluginDir, bridge_exe, metric_line, point_line
+from conftest import SHARED_SAMPLES, PluginDir, bridge_exe, metric_line, point_line
 from k6mcp_bridge import follower as follower_module
 from k6mcp_bridge.checkpoint import identify
 from k6mcp_bridge.errors import TruncatedInput
@@ -1053,3 +1053,21 @@ def test_follow_flags_need_follow(bridge: str, tmp_path: Path, flag: str) -> Non
     )
     assert proc.returncode == 2
     assert b"goes with --follow" in proc.stderr
+
+
+def test_abort_on_fail_signals_the_k6_process(tmp_path: Path, spawn: Spawn) -> None:
+    """An abortOnFail threshold crossed (past its delayAbortEval): SIGINT to --wait-pid."""
+    results = tmp_path / "results.json"
+    results.write_bytes((SHARED_SAMPLES / "json-threshold-abortOnFail.jsonl").read_bytes())
+    k6 = subprocess.Popen(["sleep", "600"])  # stands in for k6: SIGINT ends it
+    try:
+        args = ["--wait-pid", str(k6.pid), "--abort-on-fail", "--snapshot-interval", "1"]
+        bridge = spawn(results, *args)
+        assert k6.wait(timeout=WAIT) == -signal.SIGINT
+        assert bridge.finish() == 99, bridge.tail()
+    finally:
+        if k6.poll() is None:
+            k6.kill()
+            k6.wait()
+    assert "THRESHOLD CROSSED WITH abortOnFail" in bridge.stderr()
+    assert f"sending SIGINT to process {k6.pid}" in bridge.stderr()
