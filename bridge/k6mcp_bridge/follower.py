@@ -159,6 +159,7 @@ class Follower:
                 yield chunk
             if grew:
                 last_growth = time.monotonic()
+                yield b""  # caught up with the writer: the pipeline delivers what it holds
             if ended:
                 log.info("%s %s: a new run starts from its first byte", self.path, ended)
                 return

@@ -129,7 +129,7 @@ class Pipeline:
                     del batch[:size]
                     self._deliver(ready, offsets)
                     first_at = time.monotonic()
-                if batch and time.monotonic() - first_at >= wait:
+                if batch and (not chunk or time.monotonic() - first_at >= wait):  # idle: deliver
                     ready, batch = batch, []
                     self._deliver(ready, offsets)
                 if self.stop_requested:

@@ -65,7 +65,8 @@ class Source:
     start: Position = Position()
 
     def chunks(self, idle_tick: float | None = None) -> Iterator[bytes]:
-        """Yield decoded bytes; a live source also yields ``b""`` after ``idle_tick`` idle s."""
+        """Yield decoded bytes; a live source also yields ``b""`` when it has caught up with
+        the writer, and again every ``idle_tick`` seconds while nothing arrives."""
         raw = self._raw_chunks(idle_tick)
         head = b""
         for chunk in raw:  # gather the two magic bytes before choosing plain or gzip
@@ -85,9 +86,10 @@ class Source:
         waitable = [self.fd] if self.live and self.fd is not None else []
         wait = bool(waitable) and idle_tick is not None
         while True:
-            if wait and not select.select(waitable, [], [], idle_tick)[0]:
-                yield b""
-                continue
+            if wait and not select.select(waitable, [], [], 0)[0]:
+                yield b""  # caught up with the writer: the pipeline delivers what it holds
+                if not select.select(waitable, [], [], idle_tick)[0]:
+                    continue
             try:
                 data = self.read(CHUNK_SIZE)
             except OSError as exc:
