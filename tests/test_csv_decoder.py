@@ -595,3 +595,16 @@ def test_detect_needs_enough_bytes() -> None:
     assert detect_format(banner, at_end=True) == "json"
     assert detect_format(b"\xef\xbb\xbf" + HEADER.encode() + b"\n") == "csv"
     assert detect_format(b"hello\n" * 20000) == "json"
+
+
+def test_a_nul_byte_rejects_its_row_and_the_others_arrive() -> None:
+    header = b"metric_name,timestamp,metric_value,extra_tags,metadata\n"
+    data = (
+        header
+        + b"vus,1795543202,1.000000,,\nv\x00us,1795543202,2.000000,,\nvus,1795543203,3.000000,,\n"
+    )
+    run = decode_bytes(data)
+    assert [p.data.value for p in run.points] == [1.0, 3.0]
+    assert [(r.lineno, r.reason) for r in run.rejections] == [
+        (3, "binary data: a NUL byte at column 2")
+    ]

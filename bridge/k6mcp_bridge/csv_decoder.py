@@ -252,6 +252,8 @@ class CsvDecoder:
             text = b"\n".join(lines).decode("utf-8")
         except UnicodeDecodeError:
             return None
+        if "\x00" in text:  # binary data: the per-line path rejects those lines
+            return None
         texts = text.split("\n")
         if '"' in text and any(t.count('"') & 1 for t in texts if '"' in t):
             return None
@@ -264,6 +266,8 @@ class CsvDecoder:
             texts: list[str | None] = list(b"\n".join(lines).decode("utf-8").split("\n"))
         except UnicodeDecodeError:
             texts = [_utf8(line) for line in lines]
+        if any(text is not None and "\x00" in text for text in texts):
+            texts = [None if text is None or "\x00" in text else text for text in texts]
         lineno = first - 1
         for line, text in zip(lines, texts, strict=True):
             lineno += 1
@@ -490,6 +494,9 @@ def _utf8(line: bytes) -> str | None:
 def _line_problem(line: bytes) -> str:
     if isinstance(line, Overlong):
         return f"the line is {line.size} bytes long, over the {line.limit}-byte limit"
+    nul = line.find(b"\x00")
+    if nul >= 0:
+        return f"binary data: a NUL byte at column {nul + 1}"
     try:
         line.decode("utf-8")
     except UnicodeDecodeError as exc:
