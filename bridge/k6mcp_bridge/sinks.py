@@ -35,6 +35,7 @@ dependency.
 
 from __future__ import annotations
 
+import heapq
 import math
 import sys
 from array import array
@@ -301,7 +302,7 @@ class TrendSink(Sink):
         if done == n:
             return
         if (n - done) * 3 > n:  # a long tail: one sort is cheaper than a bisect per value
-            values[:] = array("d", sorted(values))
+            values[:] = _sorted_array(values)
         else:
             tail = sorted(values[done:])
             with memoryview(values) as view:
@@ -327,6 +328,19 @@ class TrendSink(Sink):
         """Memory held for the values: the array's allocation, or the sketch's buckets."""
         size = sys.getsizeof(self.buffer)
         return size + (self._sketch.nbytes if self._sketch is not None else 0)
+
+
+def _sorted_array(values: array[float], run: int = 1 << 16) -> array[float]:
+    """``values`` sorted, never holding more than ``run`` of them as Python floats: runs are
+    sorted in place, then merged into a new array (16 bytes per value at the peak, where
+    ``sorted()`` of the whole array needs ~40; measured as fast)."""
+    n = len(values)
+    for start in range(0, n, run):
+        values[start : start + run] = array("d", sorted(values[start : start + run]))
+    merged: array[float] = array("d")
+    with memoryview(values) as view:
+        merged.extend(heapq.merge(*(view[start : start + run] for start in range(0, n, run))))
+    return merged
 
 
 class QuantileSketch:
