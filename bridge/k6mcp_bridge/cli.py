@@ -198,13 +198,14 @@ def run(
     ] = None,
 ) -> None:
     """Read k6 results and deliver them to the enabled plugins."""
-    _setup_logging("DEBUG" if verbose else "ERROR" if quiet else log_level or "INFO")
+    level = "DEBUG" if verbose else "ERROR" if quiet else log_level
+    _setup_logging(level or "INFO")
     flags: dict[str, Any] = {
         "passthrough": passthrough,
         "dead_letter": dead_letter,
         "max_errors": max_errors,
         "plugin_errors": plugin_errors,
-        "log_level": "DEBUG" if verbose else "ERROR" if quiet else log_level,
+        "log_level": level,
         "format": format,
         "thresholds_from": thresholds_from,
         "summary_export": summary_export,

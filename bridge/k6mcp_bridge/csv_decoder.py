@@ -63,7 +63,7 @@ from .csv_values import (
 )
 from .decoder import Decoded, Rejection, shorten_value
 from .k6_metrics import BUILTIN_METRICS, EMITTED_OUTSIDE_VUS
-from .lines import Overlong
+from .lines import Overlong, line_problem
 from .messages import MetricMessage, MetricType, PointMessage, ValueKind
 from .source import MAX_LINE_BYTES
 
@@ -274,7 +274,7 @@ class CsvDecoder:
             if self._held is not None:
                 self._continue(line, text, batch)
             elif text is None or type(line) is Overlong:
-                batch.problem(lineno, line, _line_problem(line))
+                batch.problem(lineno, line, line_problem(line) or "unreadable line")
             elif '"' in text and text.count('"') & 1 and ends_quoted(text, False):
                 self._held = _Held(lineno, [line], [text], len(line))
             else:
@@ -489,19 +489,6 @@ def _utf8(line: bytes) -> str | None:
         return line.decode("utf-8")
     except UnicodeDecodeError:
         return None
-
-
-def _line_problem(line: bytes) -> str:
-    if isinstance(line, Overlong):
-        return f"the line is {line.size} bytes long, over the {line.limit}-byte limit"
-    nul = line.find(b"\x00")
-    if nul >= 0:
-        return f"binary data: a NUL byte at column {nul + 1}"
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"not UTF-8 text: byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
-    return "unreadable line"  # pragma: no cover - defensive
 
 
 def _last_line(batch: _Batch, index: int) -> int:

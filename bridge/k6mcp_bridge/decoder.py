@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from pydantic_core import SchemaValidator, from_json
 from pydantic_core import core_schema as cs
 
-from .lines import Overlong
+from .lines import Overlong, line_problem
 from .messages import MetricMessage, PointMessage
 
 _RECORD_VALIDATOR = SchemaValidator(
@@ -144,8 +144,7 @@ class JsonDecoder:
 
     def _slow(self, line: bytes, lineno: int) -> Decoded | None:
         if isinstance(line, Overlong):
-            reason = f"the line is {line.size} bytes long, over the {line.limit}-byte limit"
-            self._on_reject(Rejection(lineno, None, reason, (line,)))
+            self._on_reject(Rejection(lineno, None, str(line_problem(line)), (line,)))
             return None
         is_record = line[:1] == b"{"
         if self._pending is not None:
@@ -154,7 +153,7 @@ class JsonDecoder:
                 return message
         if is_record:
             return self._record(line, lineno)
-        problem = _console_problem(line)
+        problem = line_problem(line)  # console text must be text
         if problem is None:
             self._on_console(line)
         else:
@@ -234,18 +233,6 @@ def _reason(error: Any) -> str:
     if error["type"] == "missing":
         return "missing"
     return f"{error['msg']} (got {shorten_value(error.get('input'))})"
-
-
-def _console_problem(line: bytes) -> str | None:
-    """Why ``line`` cannot be console text, or ``None`` when it is ordinary text."""
-    nul = line.find(b"\x00")
-    if nul >= 0:
-        return f"binary data: a NUL byte at column {nul + 1}"
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"not UTF-8 text: byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
-    return None
 
 
 def shorten(raw: bytes, limit: int = _RAW_SHOWN) -> str:

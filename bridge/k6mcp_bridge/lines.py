@@ -78,3 +78,17 @@ class LineSplitter:
             line = b"".join(self._parts)
         self._parts, self._held, self._skipping = [], 0, None
         return line or None
+
+
+def line_problem(line: bytes) -> str | None:
+    """Why ``line`` cannot be read as text (too long, a NUL byte, not UTF-8), or ``None``."""
+    if isinstance(line, Overlong):
+        return f"the line is {line.size} bytes long, over the {line.limit}-byte limit"
+    nul = line.find(b"\x00")
+    if nul >= 0:
+        return f"binary data: a NUL byte at column {nul + 1}"
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text: byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
+    return None
