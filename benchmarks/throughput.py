@@ -31,9 +31,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from k6mcp_bridge.config import Settings
-from k6mcp_bridge.decoder import validate_k6_record
-from k6mcp_bridge.pipeline import Pipeline, tune_gc
-from k6mcp_bridge.source import open_source
+from k6mcp_bridge.decode.json_lines import validate_k6_record
+from k6mcp_bridge.delivery.pipeline import Pipeline, tune_gc
+from k6mcp_bridge.input.source import open_source
 
 HERE = Path(__file__).resolve().parent
 CUSTOM_TYPES = "ops=counter,level=gauge,ok=rate,work=trend"

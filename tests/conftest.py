@@ -25,13 +25,14 @@ from typing import Any
 
 import pytest
 
-from k6mcp_bridge.decoder import Decoded, Rejection
-from k6mcp_bridge.decoding import LineDecoder
+from k6mcp_bridge.decode.dispatch import LineDecoder
+from k6mcp_bridge.decode.json_lines import Decoded, Rejection
 from k6mcp_bridge.messages import MetricMessage, PointMessage
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_outputs"
-SHARED_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "k6-samples"
+K6_SAMPLES = ROOT / "tests" / "data" / "k6-samples"
+"""Real k6 v1.1.0 captures (see its README)."""
 K6_RUN = SAMPLES / "k6-run.json"
 K6_RUN_GZ = SAMPLES / "k6-run.json.gz"
 K6_STDOUT = SAMPLES / "k6-json-stdout.txt"

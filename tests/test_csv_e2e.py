@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 
 import k6lab
-from k6mcp_bridge.csv_decoder import CsvDecoder
-from k6mcp_bridge.decoder import Decoded, JsonDecoder, Rejection
-from k6mcp_bridge.lines import LineSplitter
+from conftest import ROOT
+from k6mcp_bridge.decode.csv_rows import CsvDecoder
+from k6mcp_bridge.decode.json_lines import Decoded, JsonDecoder, Rejection
+from k6mcp_bridge.input.lines import LineSplitter
 from k6mcp_bridge.messages import MetricMessage, MetricType, PointMessage
 
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "sample_outputs" / "script.js"
 K6_TIMEOUT_S = 120
 CUSTOM_TYPES: dict[str, MetricType] = {

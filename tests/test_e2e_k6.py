@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import k6lab
-from conftest import bridge_exe
+from conftest import ROOT, bridge_exe
 
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "sample_outputs" / "script.js"
 _FRACTION = re.compile(r"\.(\d{1,6})\d*")
 

@@ -45,7 +45,7 @@ RUN_TIMEOUT = 60.0
 TREND_TOLERANCE = 1e-9
 """Exact mode: relative difference allowed on a trend stat."""
 BOUNDED_TOLERANCE = 0.01
-"""Bounded mode: the sketch's documented relative error (``sinks.RELATIVE_ACCURACY``)."""
+"""Bounded mode: the sketch's documented relative error (``sketch.RELATIVE_ACCURACY``)."""
 LIVE_RATE_TOLERANCE = 0.01
 """A ≥ 10 s run whose setup and teardown do not idle: counter rates from the sample span."""
 

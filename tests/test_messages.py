@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from k6mcp_bridge.decoder import Decoded, JsonDecoder, Rejection
+from conftest import K6_SAMPLES, ROOT
+from k6mcp_bridge.decode.json_lines import Decoded, JsonDecoder, Rejection
 from k6mcp_bridge.messages import (
     MESSAGE_ADAPTER,
     Metric,
@@ -22,8 +23,8 @@ from k6mcp_bridge.messages import (
     json_schema,
 )
 
-SAMPLES = Path(__file__).parents[2] / "shared" / "k6-samples"
-REPO_SAMPLES = Path(__file__).parents[1] / "sample_outputs"
+SAMPLES = K6_SAMPLES
+REPO_SAMPLES = ROOT / "sample_outputs"
 
 CAPTURES = [
     SAMPLES / "json-full-2vus.jsonl",

@@ -6,9 +6,9 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 
+from ..k6.summary_text import render
 from ..messages import Message
 from ..plugin import Plugin, RunInfo, RunResult
-from ..summary_text import render
 
 
 class SummaryPlugin(Plugin):

@@ -1,0 +1,159 @@
+"""The pipeline's aggregation stage: k6's numbers, snapshots and threshold verdicts, live.
+
+Every delivered batch goes through the :class:`~.aggregator.Aggregator` and the group tree
+first; every ``snapshot_interval`` seconds of *stream* time (sample time stamps, not the wall
+clock, so a replay snapshots like the live run) the stage adds a ``metrics`` message and a
+``threshold`` message per changed verdict; at the end, a final snapshot and every verdict.
+
+The test-run duration a counter's rate divides by is not in k6's stream. The stage uses
+``--test-duration`` when given, else the span from the earliest to the latest sample time:
+k6 counts from just before ``setup()`` to just after ``teardown()``, so the span is short by
+the time before the first sample and after the last one (a few milliseconds when setup and
+teardown do not idle: under 0.1% of a 10 s test; a setup that sleeps 1.5 s is missed whole).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ..decode.json_lines import Decoded
+from ..k6.group_tree import GroupTree
+from ..k6.thresholds import Threshold
+from ..messages import (
+    AnyMessage,
+    MetricsMessage,
+    MetricsSnapshot,
+    ThresholdMessage,
+    ThresholdVerdict,
+)
+from .aggregator import Aggregator, ThresholdResult
+from .snapshot import snapshot_from
+
+log = logging.getLogger("k6mcp_bridge")
+
+
+@dataclass(frozen=True)
+class AggregationSettings:
+    trend_stats: str = "avg,min,med,max,p(90),p(95)"
+    bounded: bool = False
+    snapshot_interval: float = 10.0
+    """Seconds of stream time between two ``metrics`` messages; 0: only the final one."""
+    test_duration: float | None = None
+    thresholds: Sequence[Threshold] = field(default_factory=tuple)
+    """Thresholds from outside the stream (``--threshold``, ``--thresholds-from``)."""
+
+
+class Aggregation:
+    """Feeds the aggregator and says when to send snapshots and verdicts."""
+
+    def __init__(
+        self,
+        settings: AggregationSettings,
+        on_abort: Callable[[ThresholdResult], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.aggregator = Aggregator(settings.trend_stats, settings.bounded)
+        for threshold in settings.thresholds:
+            self.aggregator.add_threshold(threshold)
+        self.groups = GroupTree()
+        self.final: MetricsSnapshot | None = None
+        self._on_abort = on_abort
+        self._aborted = False
+        self._verdicts: dict[tuple[str, str], bool] = {}
+        self._next: datetime | None = None
+        self._interval = timedelta(seconds=settings.snapshot_interval)
+
+    @property
+    def duration_s(self) -> float:
+        given = self.settings.test_duration
+        return given if given is not None else self.aggregator.sample_span_s
+
+    def add(self, batch: Sequence[Decoded]) -> list[AnyMessage]:
+        """Aggregate ``batch``; return the messages to deliver after it (maybe none)."""
+        self.aggregator.add(batch)
+        self.groups.add(batch)
+        last = self.aggregator.last_time
+        if not self._interval or last is None:
+            return []
+        if self._next is None:
+            first = self.aggregator.first_time or last
+            self._next = first + self._interval
+        if last < self._next:
+            return []
+        while self._next <= last:
+            self._next += self._interval
+        return self._report(final=False)
+
+    def finish(self) -> list[AnyMessage]:
+        """The final snapshot and every threshold's final verdict; says what was left out."""
+        aggregator = self.aggregator
+        for name, count in aggregator.untyped_points.items():
+            log.warning(
+                "%d points of %r are not in the summary: no Metric record defined it "
+                "(was the stream started mid-run?)",
+                count,
+                name,
+            )
+        for problem in aggregator.problems:
+            log.warning("threshold ignored: %s", problem)
+        for name in aggregator.unknown_threshold_metrics():
+            log.warning("thresholds on %r: no such metric in the stream (k6 rejects them)", name)
+        return self._report(final=True)
+
+    def _report(self, *, final: bool) -> list[AnyMessage]:
+        duration = self.duration_s
+        results = self.aggregator.evaluate_thresholds(duration, final=final)
+        messages: list[AnyMessage] = []
+        for result in results:
+            key = (result.metric, result.threshold.source)
+            changed = result.evaluated and self._verdicts.get(key) != result.ok
+            if result.evaluated:
+                self._verdicts[key] = result.ok
+            if changed or final:
+                messages.append(_verdict(result, final))
+            if result.abort and not self._aborted:
+                self._abort(result)
+        snapshot = snapshot_from(
+            self.aggregator, self.groups, duration, final=final, results=results
+        )
+        if final:
+            self.final = snapshot
+        messages.insert(0, MetricsMessage(data=snapshot))
+        return messages
+
+    def _abort(self, result: ThresholdResult) -> None:
+        self._aborted = True
+        log.error(
+            "THRESHOLD CROSSED WITH abortOnFail: %s on %s (observed %s): k6 aborts the test",
+            result.threshold.source,
+            result.metric,
+            result.observed,
+        )
+        if self._on_abort is not None:
+            self._on_abort(result)
+
+
+def _verdict(result: ThresholdResult, final: bool) -> ThresholdMessage:
+    return ThresholdMessage(
+        data=ThresholdVerdict(
+            metric=result.metric,
+            threshold=result.threshold.source,
+            ok=result.ok,
+            observed=result.observed,
+            abort_on_fail=result.threshold.abort_on_fail,
+            final=final,
+        )
+    )
+
+
+def failed_thresholds(snapshot: MetricsSnapshot) -> list[str]:
+    """``metric: expression`` of every threshold that failed in ``snapshot``."""
+    return [
+        f"{name}: {source}"
+        for name, summary in snapshot.metrics.items()
+        for source, state in (summary.thresholds or {}).items()
+        if not state.ok
+    ]

@@ -1,0 +1,11 @@
+"""The command line: ``k6mcp-bridge [run] [SOURCE]``, ``plugins``, ``schema``.
+
+The only package that imports typer, and the only place that turns outcomes into exit codes:
+``app`` (the typer app, logging), ``run`` (the main command), ``settings`` (flags, variables and
+the config file into settings and plugin instances), ``info`` (``plugins``, ``schema``).
+"""
+
+from . import info, run
+from .app import app, main
+
+__all__ = ["app", "info", "main", "run"]

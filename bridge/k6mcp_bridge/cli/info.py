@@ -1,0 +1,69 @@
+"""``k6mcp-bridge plugins`` (what is installed, enabled, broken) and ``schema``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..config import load_only
+from ..errors import BridgeError
+from ..messages import json_schema
+from ..registry import PluginEntry, discover
+from .app import app, log, setup_logging
+from .settings import settings_from
+
+
+@app.command("plugins")
+def list_plugins(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    config: Annotated[Path | None, typer.Option("--config", help="An .ini file.")] = None,
+) -> None:
+    """List installed plugins: name, distribution, version, enabled, load errors."""
+    setup_logging("ERROR")
+    try:
+        enabled = set(settings_from(config, {}, [])[0].plugins)
+    except BridgeError as exc:
+        log.error("%s", exc)
+        raise typer.Exit(exc.exit_status) from None
+    entries = discover(load_only(os.environ))
+    rows = [_row(entry, entry.name in enabled) for entry in entries.values()]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    header = ("NAME", "ENABLED", "DISTRIBUTION", "VERSION", "DESCRIPTION / ERROR")
+    table = [header] + [
+        (
+            r["name"],
+            "yes" if r["enabled"] else "no",
+            r["distribution"],
+            r["version"],
+            f"ERROR: {r['error']}" if r["error"] else r["description"],
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
+    for row in table:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        typer.echo("  ".join([*cells, row[-1]]))
+
+
+def _row(entry: PluginEntry, enabled: bool) -> dict[str, Any]:
+    return {
+        "name": entry.name,
+        "enabled": enabled and entry.cls is not None,
+        "distribution": entry.distribution,
+        "version": entry.version,
+        "target": entry.target,
+        "description": entry.description,
+        "error": entry.error,
+    }
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the MCP messages."""
+    typer.echo(json.dumps(json_schema(), indent=2))

@@ -1,0 +1,221 @@
+"""``k6mcp-bridge run [SOURCE]``: every option of the main command, then the run itself."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..delivery.runner import FollowOptions, aggregation_settings, execute
+from ..errors import BridgeError, ConfigError, ExitStatus
+from .app import app, log, setup_logging
+from .settings import enabled_plugins, settings_from
+
+USAGE_HINT = """\
+k6mcp-bridge reads k6 results from a pipe or a file, and stdin is a terminal.
+  k6 run --out json=- script.js | k6mcp-bridge
+  k6mcp-bridge results.json            (plain or gzip)
+  k6mcp-bridge --help"""
+
+
+@app.command()
+def run(
+    source: Annotated[
+        str | None,
+        typer.Argument(
+            help="A k6 JSON results file (plain or gzip), a named pipe, or - for stdin."
+        ),
+    ] = None,
+    plugin: Annotated[
+        list[str] | None,
+        typer.Option("--plugin", "-p", help="Enable a plugin (repeatable).", metavar="NAME"),
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="Set a plugin option.", metavar="NAME.KEY=VALUE"),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="An .ini file (or K6MCP_BRIDGE_CONFIG).")
+    ] = None,
+    passthrough: Annotated[
+        bool | None,
+        typer.Option(
+            "--passthrough/--no-passthrough",
+            help="Copy k6's console lines (banner, progress, summary) to stderr. [default: on]",
+            show_default=False,
+        ),
+    ] = None,
+    dead_letter: Annotated[
+        Path | None, typer.Option(help="Write every rejected line here, byte for byte.")
+    ] = None,
+    max_errors: Annotated[
+        int | None, typer.Option(help="Stop after this many rejected lines.", show_default=False)
+    ] = None,
+    plugin_errors: Annotated[
+        str | None,
+        typer.Option(
+            help="When a plugin raises: disable it, or fail the run (exit 70).",
+            metavar="disable|fail",
+        ),
+    ] = None,
+    log_level: Annotated[
+        str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR.", show_default=False)
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log level DEBUG.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Log level ERROR (hides per-line warnings).")
+    ] = False,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow", "-f", help="Keep reading SOURCE as k6 writes it (it may not exist yet)."
+        ),
+    ] = False,
+    from_end: Annotated[
+        bool, typer.Option(help="With --follow: start at the file's current end.")
+    ] = False,
+    poll: Annotated[
+        bool, typer.Option(help="With --follow: poll the file instead of inotify (NFS, VMs).")
+    ] = False,
+    idle_timeout: Annotated[
+        float | None,
+        typer.Option(help="With --follow: stop after this many seconds without growth.", min=0),
+    ] = None,
+    wait_pid: Annotated[
+        int | None,
+        typer.Option(
+            help="With --follow: stop once this process (k6) has exited, after draining.", min=1
+        ),
+    ] = None,
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "--format", help="Input format: auto (default), json or csv.", show_default=False
+        ),
+    ] = None,
+    metric_type: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metric-type",
+            help="Type of a custom metric in CSV input (repeatable).",
+            metavar="NAME=counter|gauge|rate|trend",
+        ),
+    ] = None,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--threshold",
+            help="A k6 threshold, e.g. 'http_req_duration:p(99)<300' (repeatable).",
+            metavar="METRIC:EXPR",
+        ),
+    ] = None,
+    thresholds_from: Annotated[
+        Path | None,
+        typer.Option(help="Read every threshold of this k6 script (runs `k6 inspect`)."),
+    ] = None,
+    summary_export: Annotated[
+        Path | None, typer.Option(help="Write k6's --summary-export JSON here at the end.")
+    ] = None,
+    snapshot_interval: Annotated[
+        float | None,
+        typer.Option(help="Seconds of stream time between metrics snapshots (0: final only)."),
+    ] = None,
+    summary_trend_stats: Annotated[
+        str | None,
+        typer.Option(help="Trend stats, k6's syntax, e.g. 'avg,med,p(99),count'."),
+    ] = None,
+    test_duration: Annotated[
+        float | None,
+        typer.Option(help="Seconds counter rates divide by (default: the samples' time span)."),
+    ] = None,
+    bounded_memory: Annotated[
+        bool | None,
+        typer.Option(
+            "--bounded-memory/--exact",
+            help="Trends in a sketch (1% error, flat memory) or exact. [default: exact]",
+            show_default=False,
+        ),
+    ] = None,
+    abort_on_fail: Annotated[
+        bool | None,
+        typer.Option(
+            "--abort-on-fail/--no-abort-on-fail",
+            help="With --wait-pid: SIGINT k6 when an abortOnFail threshold fails.",
+            show_default=False,
+        ),
+    ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="With --follow: save progress here and resume from it on restart."),
+    ] = None,
+) -> None:
+    """Read k6 results and deliver them to the enabled plugins."""
+    level = "DEBUG" if verbose else "ERROR" if quiet else log_level
+    setup_logging(level or "INFO")
+    flags: dict[str, Any] = {
+        "passthrough": passthrough,
+        "dead_letter": dead_letter,
+        "max_errors": max_errors,
+        "plugin_errors": plugin_errors,
+        "log_level": level,
+        "format": format,
+        "thresholds_from": thresholds_from,
+        "summary_export": summary_export,
+        "snapshot_interval": snapshot_interval,
+        "summary_trend_stats": summary_trend_stats,
+        "test_duration": test_duration,
+        "bounded_memory": bounded_memory,
+        "abort_on_fail": abort_on_fail,
+    }
+    try:
+        settings, options = settings_from(config, flags, option or [], metric_type or [])
+        setup_logging(settings.log_level)
+        for name in plugin or []:
+            if name not in settings.plugins:
+                settings.plugins.append(name)
+        settings.thresholds.extend(threshold or [])
+        plugins = enabled_plugins(settings, options)
+        following = _follow_options(
+            follow, source, from_end, poll, idle_timeout, wait_pid, checkpoint
+        )
+        if settings.abort_on_fail and (following is None or following.wait_pid is None):
+            raise ConfigError("--abort-on-fail needs --follow with --wait-pid (the k6 to stop)")
+        aggregation = aggregation_settings(settings, bool(plugins))
+    except BridgeError as exc:
+        log.error("%s", exc)
+        raise typer.Exit(exc.exit_status) from None
+    if source is None and sys.stdin.isatty():
+        typer.echo(USAGE_HINT, err=True)
+        raise typer.Exit(ExitStatus.USAGE)
+    raise typer.Exit(execute(source, plugins, settings, following, aggregation))
+
+
+def _follow_options(
+    follow: bool,
+    source: str | None,
+    from_end: bool,
+    poll: bool,
+    idle_timeout: float | None,
+    wait_pid: int | None,
+    checkpoint: Path | None,
+) -> FollowOptions | None:
+    if not follow:
+        given = [
+            name
+            for name, value in (
+                ("--from-end", from_end),
+                ("--poll", poll),
+                ("--idle-timeout", idle_timeout),
+                ("--wait-pid", wait_pid),
+                ("--checkpoint", checkpoint),
+            )
+            if value
+        ]
+        if given:
+            raise ConfigError(f"{given[0]} goes with --follow")
+        return None
+    if source is None or source == "-":
+        raise ConfigError("--follow needs a file path (stdin cannot be followed)")
+    return FollowOptions(from_end, poll, idle_timeout, wait_pid, checkpoint)

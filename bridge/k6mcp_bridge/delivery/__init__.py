@@ -1,0 +1,1 @@
+"""The pipeline and the runner: batches to the plugins, exit codes decided."""

@@ -1,0 +1,243 @@
+"""Run the bridge on one input, or on every run of a followed file, and decide the exit code.
+
+Signals: the first SIGINT or SIGTERM asks for a graceful stop where one exists (a pipe keeps
+being read until the writer — k6, which got the same Ctrl-C — closes it; a followed file is
+read to its end once more), the second stops at once. Every plugin's ``finish`` runs either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import BinaryIO
+
+from ..aggregate.aggregator import ThresholdResult
+from ..aggregate.stage import Aggregation, AggregationSettings, failed_thresholds
+from ..config import Settings
+from ..errors import BridgeError, ExitStatus
+from ..input.checkpoint import Checkpoint
+from ..input.follower import Follower
+from ..input.source import open_source
+from ..k6.script_options import thresholds_from_script
+from ..k6.sinks import parse_trend_stats
+from ..k6.summary_export import write_export
+from ..k6.thresholds import parse_cli_threshold
+from ..plugin import Plugin, RunResult
+from .pipeline import Pipeline, tune_gc
+
+log = logging.getLogger("k6mcp_bridge")
+
+
+@dataclass(frozen=True)
+class FollowOptions:
+    from_end: bool = False
+    poll: bool = False
+    idle_timeout: float | None = None
+    wait_pid: int | None = None
+    checkpoint: Path | None = None
+
+
+class _Signals:
+    """The first SIGINT/SIGTERM calls ``graceful`` (if any); the next one stops at once."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.graceful: Callable[[int], None] | None = None
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is None and self.graceful is not None:
+            self.received = signum
+            log.warning(
+                "interrupted (%s): finishing what is being read (send it again to stop now)",
+                signal.Signals(signum).name,
+            )
+            self.graceful(signum)
+            return
+        self.received = self.received or signum
+        raise KeyboardInterrupt
+
+    @property
+    def exit_status(self) -> ExitStatus:
+        return ExitStatus.TERMINATED if self.received == signal.SIGTERM else ExitStatus.INTERRUPTED
+
+
+@contextmanager
+def _signals() -> Iterator[_Signals]:
+    handler = _Signals()
+    previous = {sig: signal.signal(sig, handler.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield handler
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def aggregation_settings(settings: Settings, has_plugins: bool) -> AggregationSettings | None:
+    """What to aggregate; ``None`` when nothing would read it (no plugin, export or threshold).
+
+    Raises ConfigError (naming the expression) for a threshold k6 would reject."""
+    thresholds = [parse_cli_threshold(text) for text in settings.thresholds]
+    if settings.thresholds_from is not None:
+        thresholds += thresholds_from_script(settings.thresholds_from)
+    if not (has_plugins or thresholds or settings.summary_export):
+        return None
+    parse_trend_stats(settings.summary_trend_stats)  # a bad list is a start-up error
+    return AggregationSettings(
+        trend_stats=settings.summary_trend_stats,
+        bounded=settings.bounded_memory,
+        snapshot_interval=settings.snapshot_interval,
+        test_duration=settings.test_duration,
+        thresholds=tuple(thresholds),
+    )
+
+
+def execute(
+    source: str | None,
+    plugins: list[Plugin],
+    settings: Settings,
+    follow: FollowOptions | None = None,
+    aggregation: AggregationSettings | None = None,
+) -> ExitStatus:
+    """Run the bridge; return the exit status."""
+    with ExitStack() as stack:
+        dead: BinaryIO | None = None
+        if settings.dead_letter is not None:
+            try:
+                dead = stack.enter_context(settings.dead_letter.open("wb"))
+            except OSError as exc:
+                log.error("cannot write dead-letter file %s: %s", settings.dead_letter, exc)
+                return ExitStatus.USAGE
+        runner = _Runner(plugins, settings, aggregation, dead, stack.enter_context(_signals()))
+        tune_gc()
+        try:
+            if follow is None or source is None:
+                results = runner.once(source, stack)
+            else:
+                results = runner.follow(Path(source), follow)
+        except BridgeError as exc:
+            log.error("%s", exc)
+            return exc.exit_status
+        except KeyboardInterrupt:  # a second signal, or one before any run started
+            return runner.signals.exit_status
+    return runner.exit_status(results)
+
+
+class _Runner:
+    """Makes one pipeline per run, with the same plugins, settings and outputs."""
+
+    def __init__(
+        self,
+        plugins: list[Plugin],
+        settings: Settings,
+        aggregation: AggregationSettings | None,
+        dead: BinaryIO | None,
+        signals: _Signals,
+    ) -> None:
+        self.plugins = plugins
+        self.settings = settings
+        self.aggregation = aggregation
+        self.dead = dead
+        self.console = sys.stderr.buffer if settings.passthrough else None
+        self.signals = signals
+        self.abort: Callable[[ThresholdResult], None] | None = None
+        self.export_failed = False
+
+    def pipeline(self, on_commit: Callable[[int], None] | None = None) -> Pipeline:
+        stage = None
+        if self.aggregation is not None:
+            stage = Aggregation(self.aggregation, self.abort)
+        return Pipeline(self.plugins, self.settings, self.console, self.dead, on_commit, stage)
+
+    def once(self, source: str | None, stack: ExitStack) -> list[RunResult]:
+        opened = open_source(source)
+        stack.callback(opened.close)
+        pipeline = self.pipeline()
+
+        def graceful(signum: int) -> None:
+            if opened.live and signum == signal.SIGINT:
+                pipeline.interrupted = True  # k6 got the same Ctrl-C: read until it closes
+            else:
+                pipeline.stop_requested = True  # deliver what was read, then stop
+
+        self.signals.graceful = graceful
+        return [self.finished(pipeline.run(opened))]
+
+    def follow(self, path: Path, options: FollowOptions) -> list[RunResult]:
+        """One pipeline run per run of the followed file."""
+        follower = _follower(path, options)
+        current: list[Pipeline] = []
+
+        def graceful(signum: int) -> None:
+            follower.stop("interrupted")
+            for pipeline in current:
+                pipeline.interrupted = True
+
+        self.signals.graceful = graceful
+        if self.settings.abort_on_fail and options.wait_pid is not None:
+            self.abort = lambda result: _stop_k6(options.wait_pid)
+        results = []
+        for run in follower.runs():
+            pipeline = self.pipeline(follower.committer(run))
+            current[:] = [pipeline]
+            try:
+                results.append(self.finished(pipeline.run(run)))
+            finally:
+                run.close()
+                follower.flush_checkpoint()
+        return results
+
+    def finished(self, result: RunResult) -> RunResult:
+        """Write the summary export of a finished run, if asked."""
+        path = self.settings.summary_export
+        if path is not None and result.metrics is not None:
+            try:
+                write_export(result.metrics, path)
+            except OSError as exc:
+                log.error("cannot write the summary export %s: %s", path, exc)
+                self.export_failed = True
+        return result
+
+    def exit_status(self, results: list[RunResult]) -> ExitStatus:
+        if self.signals.received or any(r.status == "interrupted" for r in results):
+            return self.signals.exit_status
+        failed = [
+            name for r in results if r.metrics is not None for name in failed_thresholds(r.metrics)
+        ]
+        if failed:
+            log.error("thresholds crossed: %s", ", ".join(failed))
+            return ExitStatus.THRESHOLD_FAILED
+        if any(r.stats.rejected or r.stats.input_errors for r in results):
+            return ExitStatus.REJECTED_RECORDS
+        return ExitStatus.USAGE if self.export_failed else ExitStatus.OK
+
+
+def _stop_k6(pid: int | None) -> None:
+    """What k6 does itself on an abortOnFail threshold: stop the test (SIGINT)."""
+    if pid is None:
+        return
+    log.error("--abort-on-fail: sending SIGINT to process %d", pid)
+    try:
+        os.kill(pid, signal.SIGINT)
+    except OSError as exc:
+        log.error("cannot signal process %d: %s", pid, exc)
+
+
+def _follower(path: Path, follow: FollowOptions) -> Follower:
+    checkpoint = None
+    if follow.checkpoint is not None:  # written at every delivery: a restart repeats one batch
+        checkpoint = Checkpoint(follow.checkpoint, interval=0.0)
+    return Follower(
+        path,
+        poll=follow.poll,
+        from_end=follow.from_end,
+        idle_timeout=follow.idle_timeout,
+        wait_pid=follow.wait_pid,
+        checkpoint=checkpoint,
+    )

@@ -1,0 +1,1 @@
+"""Bytes and lines: stdin, files, gzip, following a file k6 writes, checkpoints."""

@@ -1,0 +1,352 @@
+"""k6 v1.1.0's four metric sinks, with k6's own arithmetic (``metrics/sink.go``).
+
+A sink takes values through ``add``/``extend``: the bound methods of an ``array('d')`` buffer (C
+calls, 8 bytes a value). ``flush`` folds the buffer in stream order, and every read flushes
+first, so the numbers are the ones k6 computes sample by sample:
+
+* counter: ``count`` is the float sum in stream order; ``rate = count / duration`` (0 when the
+  duration is 0, as k6's summary does);
+* gauge: ``value`` is the last value in stream order, ``min``/``max`` the true extremes. k6
+  v1.1.0 starts its max at 0 with no first-sample guard (bug #6181, fixed in v2.2.0): its max of
+  an all-negative gauge is 0. ``k6_max`` is that number; ``GaugeSink(k6_max=True)`` reports it;
+* rate: a value is a pass when it is not 0 (0.5 and -1 pass); ``rate = passes / total`` (0 when
+  empty, and no value at all for a threshold, which then passes);
+* trend: ``count``, ``min``, ``max``, ``avg = sum / count`` (sum in stream order) and
+  ``P(p)``: 0 for no value, the value for one, else ``v[floor(i)] + (v[ceil(i)] - v[floor(i)]) *
+  (i - floor(i))`` over the sorted values, ``i = p * (n - 1)``; ``med = P(0.5)``,
+  ``p(N) = P(N / 100)``. ±Inf go through the same formula, so a percentile that lands on an
+  infinite value is NaN (Inf - Inf), as in k6.
+
+Exact trends keep every value in the array (8 bytes plus the array's ~6% growth slack) and sort
+it when a percentile is asked and values arrived since the last sort, in place: a tail shorter
+than a third of the array is merged into the sorted prefix (one bisect per new value), which
+never copies the whole array. Bounded trends (``bounded=True``) fold the buffer into a
+:class:`~.sketch.QuantileSketch` at each flush (the aggregator flushes every few thousand
+messages), so memory stays flat while ``count``/``min``/``max``/``avg`` stay exact.
+
+The sketch, and why it is our own: :mod:`.sketch`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import sys
+from array import array
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Sequence
+from typing import ClassVar, NamedTuple
+
+from ..errors import ConfigError
+from ..messages import MetricType
+from .go_literals import parse_go_float
+from .sketch import QuantileSketch
+
+INF = math.inf
+"""Bounded mode: every percentile is within 1% (relative) of the value at the same rank."""
+
+
+class TrendStat(NamedTuple):
+    """One ``--summary-trend-stats`` column: ``key`` as given, ``percentile`` in [0, 1] or None."""
+
+    key: str
+    percentile: float | None
+
+
+_STATIC_STATS = {"avg": None, "min": None, "max": None, "count": None, "med": 0.5}
+
+
+def parse_trend_stats(stats: str | Iterable[str]) -> tuple[TrendStat, ...]:
+    """Validate k6's ``--summary-trend-stats`` (a comma-separated string or a list), as k6 does.
+
+    Accepted: ``avg``, ``min``, ``med``, ``max``, ``count`` and ``p(N)`` with ``0 <= N <= 100``
+    (N any Go float literal: ``p(99.9)``). Nothing is trimmed, exactly as k6.
+    """
+    names = stats.split(",") if isinstance(stats, str) else list(stats)
+    parsed = []
+    for name in names:
+        if name in _STATIC_STATS:
+            parsed.append(TrendStat(name, _STATIC_STATS[name]))
+            continue
+        if not (name.startswith("p(") and name.endswith(")")):
+            raise ConfigError(
+                f"invalid trend stat '{name}', unknown format: expected one of "
+                "avg, min, med, max, count or p(N) with N between 0 and 100"
+            )
+        try:
+            percent = parse_go_float(name[2:-1])
+        except ValueError:
+            percent = math.nan
+        if not 0 <= percent <= 100:  # NaN too: k6 accepts p(NaN) and then crashes
+            raise ConfigError(
+                f"invalid percentile trend stat value '{name}', provide a number between 0 and 100"
+            )
+        parsed.append(TrendStat(name, percent / 100))
+    return tuple(parsed)
+
+
+DEFAULT_TREND_STATS = parse_trend_stats("avg,min,med,max,p(90),p(95)")
+
+
+def interpolate(p: float, n: int, at: Callable[[int], float]) -> float:
+    """k6's ``P(p)`` over ``n >= 2`` sorted values, ``at(rank)`` giving the value at a rank."""
+    i = p * (n - 1.0)
+    lo = math.floor(i)
+    j = at(lo)
+    k = at(math.ceil(i))
+    return j + (k - j) * (i - lo)
+
+
+class Sink:
+    """Base of the four sinks: an ``array('d')`` buffer that :meth:`flush` folds and empties."""
+
+    kind: ClassVar[MetricType]
+    __slots__ = ("add", "buffer", "extend", "samples")
+    add: Callable[[float], None]
+    """Add one value (the buffer's C ``append``)."""
+    extend: Callable[[Iterable[float]], None]
+
+    def __init__(self) -> None:
+        self.buffer = array("d")
+        self.add = self.buffer.append
+        self.extend = self.buffer.extend
+        self.samples = 0
+        """Values folded so far; k6 calls a sink with none "empty"."""
+
+    def flush(self) -> None:
+        """Fold the buffered values, in stream order."""
+        if self.buffer:
+            self._fold(self.buffer)
+            self.samples += len(self.buffer)
+            del self.buffer[:]
+
+    def _fold(self, values: array[float]) -> None:
+        raise NotImplementedError
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.buffer and self.samples == 0
+
+    @property
+    def sample_count(self) -> int:
+        """Values added so far."""
+        self.flush()
+        return self.samples
+
+    def values(self, duration_s: float = 0.0) -> dict[str, float]:
+        """The numbers k6's summary shows for this sink (after a flush)."""
+        raise NotImplementedError
+
+    def threshold_value(
+        self, method: str, percentile: float | None, duration_s: float
+    ) -> float | None:
+        """What a k6 threshold with ``method`` sees, or None when k6 would see nothing."""
+        return self.values(duration_s)[method]
+
+
+class CounterSink(Sink):
+    kind = "counter"
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0.0
+
+    def _fold(self, values: array[float]) -> None:
+        total = self.count
+        for value in values:
+            total += value
+        self.count = total
+
+    def values(self, duration_s: float = 0.0) -> dict[str, float]:
+        self.flush()
+        return {"count": self.count, "rate": self.count / duration_s if duration_s else 0.0}
+
+
+class GaugeSink(Sink):
+    kind = "gauge"
+    __slots__ = ("k6_max_reported", "max", "min", "value")
+
+    def __init__(self, k6_max: bool = False) -> None:
+        super().__init__()
+        self.value = self.min = self.max = 0.0
+        """Last, smallest and (true) largest value; read them after :meth:`flush`."""
+        self.k6_max_reported = k6_max
+
+    def _fold(self, values: array[float]) -> None:
+        low, high = min(values), max(values)
+        if self.samples == 0 or low < self.min:
+            self.min = low
+        if self.samples == 0 or high > self.max:
+            self.max = high
+        self.value = values[-1]
+
+    @property
+    def k6_max(self) -> float:
+        """k6 v1.1.0's max: floored at 0 (bug #6181)."""
+        self.flush()
+        return max(0.0, self.max)
+
+    def values(self, duration_s: float = 0.0) -> dict[str, float]:
+        self.flush()
+        top = self.k6_max if self.k6_max_reported else self.max
+        return {"value": self.value, "min": self.min, "max": top}
+
+
+class RateSink(Sink):
+    kind = "rate"
+    __slots__ = ("passes",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passes = 0
+
+    def _fold(self, values: array[float]) -> None:
+        self.passes += len(values) - values.count(0.0)  # -0.0 == 0.0: a fail, as in Go
+
+    def values(self, duration_s: float = 0.0) -> dict[str, float]:
+        self.flush()
+        rate = self.passes / self.samples if self.samples else 0.0
+        return {
+            "rate": rate,
+            "passes": float(self.passes),
+            "fails": float(self.samples - self.passes),
+        }
+
+    def threshold_value(
+        self, method: str, percentile: float | None, duration_s: float
+    ) -> float | None:
+        return None if self.is_empty else self.values()["rate"]
+
+
+class TrendSink(Sink):
+    kind = "trend"
+    __slots__ = ("_folded", "_sketch", "_sorted", "max", "min", "stats", "sum")
+
+    def __init__(
+        self, stats: Sequence[TrendStat] = DEFAULT_TREND_STATS, bounded: bool = False
+    ) -> None:
+        super().__init__()
+        self.stats = tuple(stats)
+        self.sum = self.min = self.max = 0.0
+        """Read after :meth:`flush` (as ``samples``, the count)."""
+        self._folded = 0
+        """Exact mode: ``buffer[:_folded]`` are counted in ``samples``/sum/min/max."""
+        self._sorted = 0
+        """Exact mode: ``buffer[:_sorted]`` are in ascending order."""
+        self._sketch = QuantileSketch() if bounded else None
+
+    def flush(self) -> None:
+        buffer, start = self.buffer, self._folded
+        if start == len(buffer):
+            return
+        new = buffer[start:] if start else buffer
+        low, high = min(new), max(new)
+        total = self.sum
+        for value in new:
+            total += value
+        self.sum = total
+        if self.samples == 0 or low < self.min:
+            self.min = low
+        if self.samples == 0 or high > self.max:
+            self.max = high
+        self.samples += len(new)
+        if self._sketch is None:
+            self._folded = len(buffer)
+        else:
+            self._sketch.add_many(buffer)
+            del buffer[:]
+
+    def stat(self, name: str, percentile: float | None = None) -> float:
+        """``avg``, ``min``, ``max``, ``count``, ``med``, or the ``percentile`` (in [0, 1])."""
+        self.flush()
+        if percentile is not None or name == "med":
+            return self.percentile(0.5 if percentile is None else percentile)
+        if name == "avg":
+            return self.sum / self.samples if self.samples else 0.0
+        if name == "count":
+            return float(self.samples)
+        return self.min if name == "min" else self.max
+
+    def percentile(self, p: float) -> float:
+        """k6's ``P(p)`` for ``p`` in [0, 1] (``p(95)`` is ``percentile(0.95)``)."""
+        if not 0 <= p <= 1:
+            raise ValueError(f"percentile {p!r} is outside [0, 1]")
+        self.flush()
+        n = self.samples
+        if n < 2:
+            return self.min  # 0 when empty, else the only value
+        if self._sketch is None:
+            self._sort()
+            return interpolate(p, n, self.buffer.__getitem__)
+        return interpolate(p, n, self._estimate)
+
+    def _estimate(self, rank: int) -> float:
+        if rank == 0:
+            return self.min
+        if rank == self.samples - 1:
+            return self.max
+        assert self._sketch is not None
+        return min(max(self._sketch.value_at(rank), self.min), self.max)
+
+    def _sort(self) -> None:
+        """Sort the values in place: merge a short unsorted tail into the sorted prefix."""
+        values, done = self.buffer, self._sorted
+        n = len(values)
+        if done == n:
+            return
+        if (n - done) * 3 > n:  # a long tail: one sort is cheaper than a bisect per value
+            values[:] = _sorted_array(values)
+        else:
+            tail = sorted(values[done:])
+            with memoryview(values) as view:
+                high = done  # values[:high] are the sorted values not yet moved
+                for j in range(len(tail) - 1, -1, -1):  # largest first, filling from the end
+                    value = tail[j]
+                    at = bisect_right(values, value, 0, high)
+                    view[at + j + 1 : high + j + 1] = view[at:high]
+                    values[at + j] = value
+                    high = at
+        self._sorted = self._folded = n
+
+    def values(self, duration_s: float = 0.0) -> dict[str, float]:
+        return {key: self.stat(key, p) for key, p in self.stats}
+
+    def threshold_value(
+        self, method: str, percentile: float | None, duration_s: float
+    ) -> float | None:
+        return self.stat(method, percentile)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held for the values: the array's allocation, or the sketch's buckets."""
+        size = sys.getsizeof(self.buffer)
+        return size + (self._sketch.nbytes if self._sketch is not None else 0)
+
+
+def _sorted_array(values: array[float], run: int = 1 << 16) -> array[float]:
+    """``values`` sorted, never holding more than ``run`` of them as Python floats: runs are
+    sorted in place, then merged into a new array (16 bytes per value at the peak, where
+    ``sorted()`` of the whole array needs ~40; measured as fast)."""
+    n = len(values)
+    for start in range(0, n, run):
+        values[start : start + run] = array("d", sorted(values[start : start + run]))
+    merged: array[float] = array("d")
+    with memoryview(values) as view:
+        merged.extend(heapq.merge(*(view[start : start + run] for start in range(0, n, run))))
+    return merged
+
+
+def new_sink(
+    kind: MetricType,
+    trend_stats: Sequence[TrendStat] = DEFAULT_TREND_STATS,
+    *,
+    bounded: bool = False,
+    k6_gauge_max: bool = False,
+) -> Sink:
+    """The sink for a metric type."""
+    if kind == "trend":
+        return TrendSink(trend_stats, bounded)
+    if kind == "gauge":
+        return GaugeSink(k6_gauge_max)
+    return CounterSink() if kind == "counter" else RateSink()
