@@ -6,57 +6,19 @@ failed); ±Inf and NaN become ``null`` (JSON.stringify).
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import K6_RUN, K6_SAMPLES, SAMPLES
-from k6lab import k6_binary
+from k6_summaries import T0, decode, export_duration, export_of, inspected
 from k6mcp_bridge.aggregate.aggregator import Aggregator, ThresholdResult
-from k6mcp_bridge.decode.json_lines import Decoded, JsonDecoder
 from k6mcp_bridge.errors import ConfigError
-from k6mcp_bridge.k6.thresholds import ThresholdError, parse_threshold, thresholds_from_options
+from k6mcp_bridge.k6.thresholds import ThresholdError, parse_threshold
 from k6mcp_bridge.messages import Metric, MetricMessage, Point, PointMessage, Submetric
-
-T0 = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
-
-
-def decode(path: Path) -> list[Decoded]:
-    messages: list[Decoded] = []
-    decoder = JsonDecoder(lambda line: None, lambda rejection: pytest.fail(rejection.describe()))
-    decoder.decode(path.read_bytes().splitlines(), messages)
-    decoder.finish(None, messages)
-    return messages
-
-
-def export_of(path: Path) -> dict[str, dict[str, Any]]:
-    metrics: dict[str, dict[str, Any]] = json.loads(path.read_text())["metrics"]
-    return metrics
-
-
-def test_run_duration(export: dict[str, dict[str, Any]]) -> float:
-    """k6's test-run duration, recovered from a counter as whole nanoseconds, as k6 keeps it."""
-    iterations = export["iterations"]
-    return round(iterations["count"] / iterations["rate"] * 1e9) / 1e9
-
-
-test_run_duration.__test__ = False  # type: ignore[attr-defined]
-
-
-def inspected(script: Path) -> Aggregator:
-    """An aggregator with every threshold of the script (``k6 inspect``: submetric ones too)."""
-    out = subprocess.run(
-        [k6_binary(), "inspect", str(script)], capture_output=True, check=True, timeout=60
-    ).stdout
-    aggregator = Aggregator()
-    for threshold in thresholds_from_options(json.loads(out)["thresholds"]):
-        aggregator.add_threshold(threshold)
-    return aggregator
 
 
 def assert_same_as_k6(
@@ -99,7 +61,7 @@ def test_every_metric_submetric_and_verdict_equals_k6s_export(
     aggregator = inspected(script)
     aggregator.add(decode(stream))
     k6 = export_of(export)
-    assert assert_same_as_k6(aggregator, k6, test_run_duration(k6)) > 100
+    assert assert_same_as_k6(aggregator, k6, export_duration(k6)) > 100
     assert not aggregator.problems and not aggregator.untyped_points
 
 
@@ -120,7 +82,7 @@ def test_negative_gauge_and_exponent_floats_with_k6_v1_1_0_gauge_max() -> None:
     k6 = export_of(K6_SAMPLES / "summary-export-negative-gauge.json")
     k6_like = Aggregator(k6_gauge_max=True)
     k6_like.add(messages)
-    assert_same_as_k6(k6_like, k6, test_run_duration(k6))
+    assert_same_as_k6(k6_like, k6, export_duration(k6))
     assert k6["neg_gauge"] == {"value": -2, "min": -5, "max": 0}
     true_max = Aggregator()
     true_max.add(messages)
@@ -131,7 +93,7 @@ def test_infinite_values_where_k6_exports_null() -> None:
     aggregator = Aggregator()
     aggregator.add(decode(K6_SAMPLES / "json-plus-minus-Inf-INVALID.jsonl"))
     k6 = export_of(K6_SAMPLES / "summary-export-Inf-null.json")
-    duration = test_run_duration(k6)
+    duration = export_duration(k6)
     for name, k6_values in k6.items():
         mine = aggregator.values(name, duration)
         for key, k6_value in k6_values.items():

@@ -164,7 +164,7 @@ def test_stdout_capture_with_split_records_is_fully_recovered(path: Path) -> Non
     assert not any(b'"type":"Point"' in line for line in run.console)
 
 
-def test_shared_corrupted_capture_counts_match_the_substring_count() -> None:
+def test_the_corrupted_capture_counts_match_the_substring_count() -> None:
     data = CORRUPTED.read_bytes()
     run = decode_bytes(data)
     assert len(run.messages) == data.count(b'"type":"Metric"') + data.count(b'"type":"Point"')

@@ -104,7 +104,7 @@ def test_gzip_is_detected_by_magic_bytes_not_by_name(
         (SAMPLES / "json-full-2vus.jsonl.gz", SAMPLES / "json-full-2vus.jsonl"),
         (REPO_SAMPLES / "k6-run.json.gz", REPO_SAMPLES / "k6-run.json"),
     ],
-    ids=["shared-2vus", "repo-k6-run"],
+    ids=["samples-2vus", "repo-k6-run"],
 )
 def test_real_k6_gzip_output_decompresses_to_the_plain_capture(gz: Path, plain: Path) -> None:
     expected = gzip.decompress(gz.read_bytes())  # the stdlib is the reference

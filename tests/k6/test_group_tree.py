@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_aggregator import T0, decode
-from test_summary_export import group_order, run_k6
 
 from conftest import K6_RUN, K6_SAMPLES, SAMPLES
+from k6_summaries import T0, decode, group_order, run_k6
 from k6mcp_bridge.k6.group_tree import GroupTree, k6_id
 from k6mcp_bridge.k6.summary_export import export
 from k6mcp_bridge.messages import Check, Group, MetricsSnapshot, Point, PointMessage

@@ -13,49 +13,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_aggregator import decode, inspected
-from test_aggregator import test_run_duration as export_duration
 
 from conftest import K6_RUN, K6_SAMPLES, SAMPLES
-from k6lab import k6_run_args
-from k6mcp_bridge.aggregate.aggregator import Aggregator
-from k6mcp_bridge.aggregate.snapshot import snapshot_from
-from k6mcp_bridge.k6.group_tree import GroupTree
+from k6_summaries import K6Run, build, export_duration, group_order, run_k6
 from k6mcp_bridge.k6.summary_export import dumps, export, js_number, js_to_fixed, write_export
-from k6mcp_bridge.messages import MetricsSnapshot
 
 SCRIPTS = K6_SAMPLES / "scripts"
-
-
-@dataclass
-class Built:
-    snapshot: MetricsSnapshot
-    tree: GroupTree
-    aggregator: Aggregator
-    observed: dict[tuple[str, str], float | None]
-    """Each threshold's compared value, for the text summary."""
-
-
-def build(stream: Path, script: Path | None, duration_s: float) -> Built:
-    """Stream → aggregator (every threshold of ``script``, k6 v1.1.0's gauge max) and group
-    tree → the final snapshot, counter rates over ``duration_s``."""
-    aggregator = inspected(script) if script is not None else Aggregator()
-    aggregator.k6_gauge_max = True  # read when the sinks are made, i.e. during add()
-    tree = GroupTree()
-    messages = decode(stream)
-    aggregator.add(messages)
-    tree.add(messages)
-    results = aggregator.evaluate_thresholds(duration_s)
-    snapshot = snapshot_from(aggregator, tree, duration_s, final=True, results=results)
-    observed = {(r.metric, r.threshold.source): r.observed for r in results}
-    return Built(snapshot, tree, aggregator, observed)
 
 
 def in_order_of(mine: Any, theirs: Any) -> Any:
@@ -64,13 +31,6 @@ def in_order_of(mine: Any, theirs: Any) -> Any:
         return mine
     keys = [key for key in theirs if key in mine] + [key for key in mine if key not in theirs]
     return {key: in_order_of(mine[key], theirs.get(key)) for key in keys}
-
-
-def group_order(group: dict[str, Any]) -> list[Any]:
-    return [
-        list(group["checks"]),
-        [(name, group_order(sub)) for name, sub in group["groups"].items()],
-    ]
 
 
 def assert_same_file(mine: dict[str, Any], k6_text: str) -> None:
@@ -177,93 +137,6 @@ def test_javascript_number_formatting(
 
 
 # --- a live k6 run ------------------------------------------------------------------------------
-
-LIVE_SCRIPT = """
-import { check, group, sleep } from 'k6';
-import { Counter, Gauge, Rate, Trend } from 'k6/metrics';
-import exec from 'k6/execution';
-
-const moved = new Counter('bytes_moved', true);
-const depth = new Gauge('queue_depth');
-const hits = new Rate('cache_hits');
-const wait = new Trend('wait_time', true);
-const score = new Trend('score');
-
-export const options = {
-  vus: 2,
-  iterations: 6,
-  thresholds: {
-    checks: ['rate>0.5'],
-    wait_time: ['p(99.9)<1000', 'avg<0.001'],
-    'score{kind:odd}': ['max<100'],
-    bytes_moved: ['count>0'],
-    cache_hits: ['rate>0.9'],
-  },
-};
-
-export function setup() {
-  check(1, { 'setup ok': (v) => v === 1 });
-  group('prepare', () => { check(1, { prepared: () => true }); });
-}
-
-export default function () {
-  const i = exec.scenario.iterationInTest;
-  check(i, { 'before groups': () => true });
-  group('setup', () => { check(i, { 'user setup group': () => true }); });
-  group('api', () => {
-    group('items', () => {
-      check(i, { even: (v) => v % 2 === 0, 'shared name': () => true });
-      wait.add(1 + i * 0.25);
-    });
-    group('empty', () => { sleep(0.01); });
-  });
-  group('other', () => { check(i, { 'shared name': () => i < 4 }); });
-  moved.add(1500 * (i + 1));
-  depth.add(i - 2);
-  hits.add(i % 3 !== 0);
-  score.add(i * 10.5, { kind: i % 2 ? 'odd' : 'even' });
-}
-
-export function teardown() {
-  check(0, { 'teardown ok': () => true });
-}
-"""
-"""Setup and teardown with checks and a group, a ``group('setup')`` in the default function,
-one check name in two groups, failing checks, a time counter, a negative gauge, a p(99.9)
-threshold, a submetric threshold, thresholds that fail (k6 exits 99)."""
-
-
-@dataclass
-class K6Run:
-    script: Path
-    stream: Path
-    export: Path
-    stdout: str
-    returncode: int
-
-
-def run_k6(directory: Path, *extra: str) -> K6Run:
-    """Run :data:`LIVE_SCRIPT` with k6 ``-q``, its JSON stream and its summary export."""
-    script = directory / "live.js"
-    script.write_text(LIVE_SCRIPT)
-    stream, exported = directory / "live.jsonl", directory / "live-export.json"
-    done = subprocess.run(
-        [
-            *k6_run_args(),
-            "-q",
-            "--out",
-            f"json={stream}",
-            "--summary-export",
-            str(exported),
-            *extra,
-            str(script),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "K6_NO_USAGE_REPORT": "true"},
-    )
-    return K6Run(script, stream, exported, done.stdout, done.returncode)
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,9 @@ import re
 from pathlib import Path
 
 import pytest
-from test_aggregator import test_run_duration as export_duration
-from test_summary_export import K6Run, build, run_k6
 
 from conftest import K6_SAMPLES, K6_STDOUT, SAMPLES
+from k6_summaries import K6Run, build, export_duration, run_k6
 from k6mcp_bridge.k6.summary_text import collation_key, humanize, render
 from k6mcp_bridge.messages import MetricsSnapshot, MetricSummary
 
