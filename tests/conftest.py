@@ -196,6 +196,7 @@ _PLUGINS_SOURCE = '''
 """Plugins used by k6mcp-bridge's tests. Each can record what happens to a JSON-lines file."""
 
 import json
+import time
 
 from pydantic import BaseModel
 
@@ -204,6 +205,8 @@ from k6mcp_bridge import Plugin
 
 class RecordConfig(BaseModel):
     record: str = ""
+    delay: float = 0.0
+    """Seconds each batch takes (a slow but live plugin)."""
 
 
 class _Recording(Plugin):
@@ -235,9 +238,36 @@ class Recorder(_Recording):
     description = "Records start, each batch and finish"
 
     def process_batch(self, messages):
+        time.sleep(self.config.delay)
         records = [m for m in messages if m.type in ("metric", "point")]  # not snapshots
         if records:
             self.note(event="batch", keys=[_key(m) for m in records])
+
+
+class HangConfig(RecordConfig):
+    at: int = 3
+    """The batch it never returns from (0: none)."""
+    in_finish: bool = False
+    """Never return from finish either."""
+
+
+class Hang(_Recording):
+    name = "hang"
+    description = "Never returns from its third batch (or finish)"
+    Config = HangConfig
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        self.batches = 0
+
+    def process_batch(self, messages):
+        self.batches += 1
+        if self.batches == self.config.at:
+            time.sleep(3600)
+
+    def finish(self, result):
+        if self.config.in_finish:
+            time.sleep(3600)
 
 
 class Boom(_Recording):
@@ -282,6 +312,7 @@ _BROKEN_SOURCE = 'raise ImportError("k6t_broken needs the frobnicate package")\n
 ENTRY_POINTS = {
     "recorder": f"{PLUGINS_MODULE}:Recorder",
     "boom": f"{PLUGINS_MODULE}:Boom",
+    "hang": f"{PLUGINS_MODULE}:Hang",
     "configured": f"{PLUGINS_MODULE}:Configured",
     "notaplugin": f"{PLUGINS_MODULE}:NotAPlugin",
 }
@@ -316,7 +347,7 @@ class PluginDir:
 
 @pytest.fixture
 def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> PluginDir:
-    """Two distributions: ``k6t-plugins`` 0.1 (recorder, boom, configured, notaplugin) and
+    """Two distributions: ``k6t-plugins`` 0.1 (recorder, boom, hang, configured, notaplugin) and
     ``k6t-broken`` 0.2 (broken, whose module raises ImportError)."""
     root = tmp_path_factory.mktemp("site")
     write_dist(root, PLUGINS_DIST, "0.1", {PLUGINS_MODULE: _PLUGINS_SOURCE}, ENTRY_POINTS)

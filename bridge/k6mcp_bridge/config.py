@@ -36,7 +36,9 @@ class Settings(BaseModel):
     max_errors: int | None = Field(None, ge=1)
     """Stop after this many rejected lines."""
     plugin_errors: Literal["disable", "fail"] = "disable"
-    """What a plugin's exception does: disable that plugin, or fail the run (exit 70)."""
+    """What a plugin's failure does to the run: go on without it, or stop (exit 70 either way)."""
+    plugin_timeout: float = Field(30.0, gt=0)
+    """Seconds one call into a plugin may take before the plugin is declared hung."""
     batch_size: int = Field(1000, ge=1)
     """Deliver a batch once it holds this many messages..."""
     batch_wait: float = Field(0.1, gt=0)

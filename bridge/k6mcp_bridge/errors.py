@@ -6,12 +6,17 @@ from enum import IntEnum
 
 
 class ExitStatus(IntEnum):
-    """Process exit codes; the CLI is the only place that turns outcomes into these."""
+    """Process exit codes; the CLI is the only place that turns outcomes into these.
+
+    When several apply, the most severe wins: 130/143, then 70, 99, 65, 2 (see the README)."""
 
     OK = 0
     USAGE = 2
     REJECTED_RECORDS = 65
+    """Lines were rejected, the input broke off, or it held no k6 record at all."""
     PLUGIN_FAILED = 70
+    """A plugin failed or hung, whatever ``plugin_errors`` says (that decides only whether the
+    run goes on)."""
     THRESHOLD_FAILED = 99
     INTERRUPTED = 130
     TERMINATED = 143

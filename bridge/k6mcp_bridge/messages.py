@@ -184,6 +184,8 @@ class ThresholdMessage(_Model):
 
 
 AnyMessage = MetricMessage | PointMessage | MetricsMessage | ThresholdMessage
+MESSAGE_TYPES: tuple[str, ...] = ("metric", "point", "metrics", "threshold")
+"""Every message ``type``, for :attr:`~k6mcp_bridge.Plugin.accepts`."""
 Message = Annotated[AnyMessage, Field(discriminator="type")]
 """Any MCP message; discriminated on ``type``."""
 

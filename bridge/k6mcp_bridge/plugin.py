@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from .messages import Message, MetricsSnapshot
 
 Status = Literal["completed", "interrupted", "stopped"]
+PluginState = Literal["ok", "failed", "hung"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,22 @@ class RunResult:
     """Seconds from start to finish."""
     metrics: MetricsSnapshot | None = None
     """The final snapshot of k6's numbers and threshold verdicts (when aggregation ran)."""
+    plugins: tuple[PluginReport, ...] = ()
+    """Every enabled plugin's state, messages and time, as they stood when ``finish`` began."""
+
+
+@dataclass(frozen=True)
+class PluginReport:
+    """How one plugin fared in a run."""
+
+    name: str
+    state: PluginState
+    """``ok``; ``failed`` (it raised: it got nothing more); ``hung`` (a call outlived
+    ``plugin_timeout``: it got nothing more and was not waited for)."""
+    received: int
+    """Messages handed to it."""
+    seconds: float
+    """Time spent inside its methods."""
 
 
 class MessageFailed(Exception):
@@ -85,6 +102,9 @@ class Plugin:
     description: ClassVar[str] = ""
     Config: ClassVar[type[BaseModel] | None] = None
     """A pydantic model of the plugin's options, validated from the config file and ``-o``."""
+    accepts: ClassVar[frozenset[str] | None] = None
+    """The message types it wants (``metric``, ``point``, ``metrics``, ``threshold``); ``None``,
+    the default, is every type. A plugin that wants no ``point`` saves the bridge building them."""
 
     config: Any
     """The validated ``Config`` instance (``None`` when the plugin has no ``Config``)."""

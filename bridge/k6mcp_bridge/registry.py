@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .errors import ConfigError
+from .messages import MESSAGE_TYPES
 from .plugin import Plugin
 
 GROUP = "k6mcp_bridge.plugins"
@@ -91,6 +92,16 @@ def _load(point: EntryPoint, entry: PluginEntry) -> None:
         entry.error = f"{entry.target} is not a k6mcp_bridge.Plugin subclass"
         log.warning("plugin %r (%s): %s", entry.name, entry.distribution, entry.error)
         return
+    accepts = loaded.accepts
+    if accepts is not None:
+        unknown = set(accepts) - set(MESSAGE_TYPES) if isinstance(accepts, Collection) else None
+        if unknown is None or unknown or isinstance(accepts, str):
+            entry.error = (
+                f"{entry.target}.accepts must be a set of message types "
+                f"({', '.join(MESSAGE_TYPES)}), not {accepts!r}"
+            )
+            log.warning("plugin %r (%s): %s", entry.name, entry.distribution, entry.error)
+            return
     entry.cls = loaded
 
 

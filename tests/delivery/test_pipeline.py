@@ -408,21 +408,28 @@ def test_interrupted_flag_reads_to_the_end_and_reports_interrupted() -> None:
     assert plugin.result.status == "interrupted"
 
 
-def test_keyboard_interrupt_finishes_every_plugin_as_interrupted() -> None:
+def test_a_plugin_raising_keyboard_interrupt_in_its_thread_is_a_failed_plugin() -> None:
+    """Signals land in the reader's thread, never in a plugin's: a KeyboardInterrupt (or
+    SystemExit) raised by a plugin is that plugin failing, and the others finish normally."""
+
     class Interrupting(Collector):
         name = "interrupting"
 
         def process_batch(self, messages: Sequence[Msg]) -> None:
             super().process_batch(messages)
-            raise KeyboardInterrupt  # a second Ctrl-C lands while a batch is delivered
+            raise KeyboardInterrupt
 
     plugin, other = Interrupting(), Collector()
-    result, _ = run([plugin, other], k6_stream(10), batch_size=3)
-    assert result.status == "interrupted"
-    assert plugin.calls[-1] == "finish"
+    pipeline = Pipeline([plugin, other], Settings(batch_size=3))
+    result = pipeline.run(memory_source(k6_stream(10)))
+    assert result.status == "completed"
+    assert plugin.calls == ["start", "batch", "finish"]
+    assert other.keys == expected_keys(10)
     assert other.calls[-1] == "finish"
-    assert plugin.result is not None
-    assert plugin.result.status == "interrupted"
+    assert {r.name: r.state for r in pipeline.reports} == {
+        "interrupting": "failed",
+        "collector": "ok",
+    }
 
 
 def test_a_failure_under_the_fail_policy_never_sends_a_batch_twice() -> None:

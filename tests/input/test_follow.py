@@ -709,15 +709,19 @@ def duplicates(delivered: list[float]) -> int:
 
 
 @pytest.mark.parametrize(
-    ("per_write", "pause"), [(5, 0.2), (2, 0.02)], ids=["slow-writer", "steady-writer"]
+    ("per_write", "pause", "delay"),
+    [(5, 0.2, 0.0), (2, 0.02, 0.0), (2, 0.02, 0.2)],
+    ids=["slow-writer", "steady-writer", "slow-plugin"],
 )
 def test_kill_9_and_restart_with_the_checkpoint_loses_nothing_and_repeats_at_most_a_batch(
-    tmp_path: Path, spawn: Spawn, per_write: int, pause: float
+    tmp_path: Path, spawn: Spawn, per_write: int, pause: float, delay: float
 ) -> None:
+    """With a slow plugin (the recorder, ``delay`` seconds a batch, far behind jsonl), the
+    checkpoint holds what *every* live plugin has processed: the slow one loses nothing."""
     results, state = tmp_path / "results.json", tmp_path / "state.json"
     batch = 50
     total = 200 if pause > 0.1 else 600
-    args = ["--checkpoint", str(state)]
+    args = ["--checkpoint", str(state), "-o", f"recorder.delay={delay}"]
     with SteadyWriter(results, total, per_write, pause) as writer:
         first = spawn(results, *args, K6MCP_BRIDGE_BATCH_SIZE=str(batch))
         wait_for(

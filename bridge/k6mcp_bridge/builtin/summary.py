@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from collections.abc import Sequence
 
 from ..k6.summary_text import render
@@ -14,6 +13,8 @@ from ..plugin import Plugin, RunInfo, RunResult
 class SummaryPlugin(Plugin):
     name = "summary"
     description = "Prints k6's end-of-test summary and thresholds, then what the bridge read"
+    accepts = frozenset({"metric"})
+    """Only metric definitions: the numbers come with ``finish``, so points need not be built."""
 
     def __init__(self, config: None = None) -> None:
         super().__init__(config)
@@ -23,25 +24,19 @@ class SummaryPlugin(Plugin):
         self._reset()  # per run: a followed file can have several
 
     def _reset(self) -> None:
-        self.points: Counter[str] = Counter()
         self.metrics = 0
 
     def process_batch(self, messages: Sequence[Message]) -> None:
-        points = self.points
-        for message in messages:
-            if message.type == "point":
-                points[message.data.metric] += 1
-            elif message.type == "metric":
-                self.metrics += 1
+        self.metrics += len(messages)
 
     def finish(self, result: RunResult) -> None:
         if result.metrics is not None and result.metrics.metrics:
             sys.stderr.write(render(result.metrics))
-        print(self.report(result, per_metric=result.metrics is None), file=sys.stderr)
+        print(self.report(result), file=sys.stderr)
 
-    def report(self, result: RunResult, *, per_metric: bool = True) -> str:
+    def report(self, result: RunResult) -> str:
         stats = result.stats
-        total = sum(self.points.values())
+        total = stats.messages - self.metrics
         lines = [
             f"k6mcp-bridge summary ({result.status}, {result.elapsed:.2f} s)",
             f"  lines read       {stats.lines}",
@@ -52,8 +47,10 @@ class SummaryPlugin(Plugin):
         if stats.rejoined:
             lines.append(f"  rejoined records {stats.rejoined} (split by k6's console output)")
         lines += [f"  input error      {error}" for error in stats.input_errors]
-        if per_metric and self.points:
-            width = max(len(name) for name in self.points)
-            lines.append("  points per metric")
-            lines += [f"    {name:<{width}}  {n}" for name, n in sorted(self.points.items())]
+        width = max((len(report.name) for report in result.plugins), default=0)
+        lines += [
+            f"  plugin {r.name:<{width}}  {r.state:<6} {r.received:>11,} messages "
+            f"{r.seconds:8.2f} s"
+            for r in result.plugins
+        ]
         return "\n".join(lines)

@@ -34,13 +34,14 @@ def list_plugins(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    header = ("NAME", "ENABLED", "DISTRIBUTION", "VERSION", "DESCRIPTION / ERROR")
+    header = ("NAME", "ENABLED", "DISTRIBUTION", "VERSION", "ACCEPTS", "DESCRIPTION / ERROR")
     table = [header] + [
         (
             r["name"],
             "yes" if r["enabled"] else "no",
             r["distribution"],
             r["version"],
+            ",".join(r["accepts"]) if r["accepts"] is not None else "all",
             f"ERROR: {r['error']}" if r["error"] else r["description"],
         )
         for r in rows
@@ -59,6 +60,7 @@ def _row(entry: PluginEntry, enabled: bool) -> dict[str, Any]:
         "version": entry.version,
         "target": entry.target,
         "description": entry.description,
+        "accepts": accepts_of(entry),
         "error": entry.error,
     }
 
@@ -67,3 +69,10 @@ def _row(entry: PluginEntry, enabled: bool) -> dict[str, Any]:
 def schema() -> None:
     """Print the JSON Schema of the MCP messages."""
     typer.echo(json.dumps(json_schema(), indent=2))
+
+
+def accepts_of(entry: PluginEntry) -> list[str] | None:
+    """The message types a loaded plugin accepts, sorted; ``None`` for all (or not loaded)."""
+    if entry.cls is None or entry.cls.accepts is None:
+        return None
+    return sorted(entry.cls.accepts)

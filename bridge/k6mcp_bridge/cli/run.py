@@ -60,6 +60,14 @@ def run(
             metavar="disable|fail",
         ),
     ] = None,
+    plugin_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds one plugin call may take before the plugin is declared hung. "
+            "[default: 30]",
+            show_default=False,
+        ),
+    ] = None,
     log_level: Annotated[
         str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR.", show_default=False)
     ] = None,
@@ -159,6 +167,7 @@ def run(
         "dead_letter": dead_letter,
         "max_errors": max_errors,
         "plugin_errors": plugin_errors,
+        "plugin_timeout": plugin_timeout,
         "log_level": level,
         "format": format,
         "thresholds_from": thresholds_from,

@@ -1,9 +1,10 @@
-"""Read a source, decode it, and deliver batches of messages to the plugins.
+"""Read a source, decode it, and deliver batches of messages to the plugins' workers.
 
-The pipeline owns counting, batching (by size and by time), error accounting,
-the dead-letter file, and plugin isolation: a plugin that raises is reported by
-name with the position of the message, then disabled (or the run fails, by policy),
-while the others keep receiving everything.
+The pipeline owns counting, batching (by size and by time), error accounting, the dead-letter
+file and the checkpoint offsets. Each plugin runs in its own :class:`~.workers.Worker`: a plugin
+that raises is reported by name with the position of the message and gets nothing more (or the
+run stops, by policy), a plugin that hangs is cut off after ``plugin_timeout``, and the others
+keep receiving everything. A plugin receives only the message types it ``accepts``.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from .. import __version__
 from ..aggregate.stage import Aggregation
 from ..config import Settings
 from ..decode.dispatch import Decoding
-from ..decode.json_lines import Decoded, Rejection
+from ..decode.json_lines import Decoded, Rejection, shorten
 from ..errors import BridgeError, ConfigError, PluginFailed, TooManyErrors
 from ..input.source import ByteStream
 from ..messages import AnyMessage
-from ..plugin import MessageFailed, Plugin, RunInfo, RunResult, Stats, Status
+from ..plugin import Plugin, PluginReport, RunInfo, RunResult, Stats, Status
+from .workers import Batch, Worker
 
 log = logging.getLogger("k6mcp_bridge")
 input_log = logging.getLogger("k6mcp_bridge.input")
@@ -58,26 +60,31 @@ class Pipeline:
         """Set by a signal handler: the run still reads to the end but reports ``interrupted``."""
         self.stop_requested = False
         """Set by a signal handler: stop reading after the current chunk (``interrupted``)."""
+        self.reports: tuple[PluginReport, ...] = ()
+        """Every plugin's state, messages and time once the run has ended (``finish`` included)."""
         self._plugins = list(plugins)
-        self._active = list(plugins)
+        self._workers: list[Worker] = []
         self._console = console
         self._dead_letter = dead_letter
         self._on_commit = on_commit
         self._aggregation = aggregation
-        self._sent = 0
-        """Messages sent to plugins, snapshots included (``stats.messages`` counts records)."""
+        self._offsets: _Offsets | None = None
+        self._first_line: bytes | None = None
 
     def run(self, source: ByteStream) -> RunResult:
-        """Read ``source`` to its end (or until stopped); every plugin's ``finish`` is called."""
+        """Read ``source`` to its end (or until stopped); every plugin's ``finish`` is called
+        (but a hung plugin's). Raises PluginFailed under ``plugin_errors = fail``."""
         started = time.monotonic()
         info = RunInfo(
             source.name, datetime.now(timezone.utc), __version__, source.start.offset > 0
         )
+        timeout = self.settings.plugin_timeout
+        self._workers = workers = [Worker(plugin, timeout) for plugin in self._plugins]
         status: Status = "completed"
         failure: BridgeError | None = None
         try:
-            for plugin in list(self._active):
-                self._call(plugin, "start", lambda p: p.start(info))
+            for worker in workers:
+                worker.start(info)
             self._read(source)
         except KeyboardInterrupt:
             status = "interrupted"
@@ -87,24 +94,26 @@ class Pipeline:
             if (self.interrupted or self.stop_requested) and status == "completed":
                 status = "interrupted"
             if self._aggregation is not None:
-                snapshot_failure = self._final_snapshot()
-                failure = failure or snapshot_failure
+                self._send(self._aggregation.finish())
+            for worker in workers:
+                worker.sync()
+            self._commit()
+            failure = failure or self._policy_failure()
+            if failure is not None and status == "completed":
+                status = "stopped"
             metrics = self._aggregation.final if self._aggregation is not None else None
-            result = RunResult(status, self.stats, time.monotonic() - started, metrics)
-            for plugin in self._plugins:
-                finish_failure = self._finish(plugin, result)  # every plugin, whatever happened
-                failure = failure or finish_failure  # the first failure is the cause
+            reports = tuple(worker.report() for worker in workers)
+            result = RunResult(status, self.stats, time.monotonic() - started, metrics, reports)
+            for worker in workers:
+                worker.finish(result)
+            for worker in workers:
+                worker.wait()
+            self.reports = tuple(worker.report() for worker in workers)
+            failure = failure or self._policy_failure()
+            self._say_if_empty(status, source.name)
         if failure is not None:
             raise failure
         return result
-
-    def _final_snapshot(self) -> PluginFailed | None:
-        assert self._aggregation is not None
-        try:
-            self._send(self._aggregation.finish())
-        except PluginFailed as exc:
-            return exc
-        return None
 
     def _read(self, source: ByteStream) -> None:
         settings = self.settings
@@ -113,9 +122,8 @@ class Pipeline:
             self._on_console, self._on_reject, source.start, settings.format, settings.metric_types
         )
         batch: list[Decoded] = []
-        offsets = _Offsets(source.start.offset) if self._on_commit else None
+        offsets = self._offsets = _Offsets(source.start.offset) if self._on_commit else None
         first_at = 0.0
-        failed = False
         try:
             for chunk in source.chunks(idle_tick=wait):
                 if not batch:
@@ -127,21 +135,19 @@ class Pipeline:
                 while len(batch) >= size:  # taken out before sending: never sent twice
                     ready = batch[:size]
                     del batch[:size]
-                    self._deliver(ready, offsets)
+                    self._deliver(ready)
                     first_at = time.monotonic()
                 if batch and (not chunk or time.monotonic() - first_at >= wait):  # idle: deliver
                     ready, batch = batch, []
-                    self._deliver(ready, offsets)
+                    self._deliver(ready)
                 if self.stop_requested:
                     return
-                if offsets is not None and not chunk:
-                    self._commit(offsets)  # idle: let a rate-limited save catch up
+                if not chunk:  # idle: look at the plugins' clocks, let the checkpoint catch up
+                    self._check()
+                    self._commit()
             decoding.finish(batch)
-        except PluginFailed:
-            failed = True
-            raise
         except BridgeError as exc:
-            if isinstance(exc, (TooManyErrors, ConfigError)):
+            if isinstance(exc, (TooManyErrors, ConfigError, PluginFailed)):
                 raise
             self.stats.input_errors.append(str(exc))  # the input broke off: corrupt gzip...
             log.error("%s", exc)
@@ -149,86 +155,81 @@ class Pipeline:
         finally:
             self.stats.lines = decoding.lineno
             self.stats.rejoined = decoding.rejoined
-            if batch and not failed:
-                self._deliver(batch, offsets)
-            if offsets is not None:
-                self._commit(offsets)
+            if batch and self._policy_failure() is None:
+                self._deliver(batch)
 
-    def _commit(self, offsets: _Offsets) -> None:
-        if self._on_commit is not None:
-            self._on_commit(offsets.committed)
-
-    def _deliver(self, batch: list[Decoded], offsets: _Offsets | None = None) -> None:
+    def _deliver(self, batch: list[Decoded]) -> None:
         """Aggregate ``batch`` (adding any snapshot it completes) and send it to the plugins."""
         messages: Sequence[AnyMessage] = batch
         if self._aggregation is not None:
             extra = self._aggregation.add(batch)
             if extra:
                 messages = [*batch, *extra]
-        self._send(messages)
         self.stats.messages += len(batch)
-        if offsets is not None:
-            offsets.delivered(self.stats.messages)
-            self._commit(offsets)
+        self._send(messages)
+        self._check()
+        self._commit()
+        failure = self._policy_failure()
+        if failure is not None:
+            raise failure
 
-    def _send(self, batch: Sequence[AnyMessage]) -> None:
-        first = self._sent + 1
-        self._sent += len(batch)
-        for plugin in list(self._active):
-            try:
-                plugin.process_batch(batch)
-            except Exception as exc:
-                if isinstance(exc, MessageFailed) and exc.__cause__ is not None:
-                    where = f"message #{first + exc.index}"
-                    exc = exc.__cause__  # type: ignore[assignment]
-                else:
-                    where = f"the batch of messages #{first}-#{first + len(batch) - 1}"
-                self._failed(plugin, f"process_batch on {where}", exc)
+    def _send(self, messages: Sequence[AnyMessage]) -> None:
+        """Give every worker the messages its plugin accepts (one filtered list per choice)."""
+        views: dict[frozenset[str] | None, Sequence[AnyMessage]] = {None: messages}
+        records = self.stats.messages
+        for worker in self._workers:
+            accepts = worker.accepts
+            view = views.get(accepts)
+            if view is None:
+                assert accepts is not None
+                view = views[accepts] = [m for m in messages if m.type in accepts]
+            worker.send(Batch(view, records))
 
-    def _call(self, plugin: Plugin, method: str, call: Callable[[Plugin], None]) -> None:
-        try:
-            call(plugin)
-        except Exception as exc:
-            self._failed(plugin, method, exc)
+    def _check(self) -> None:
+        for worker in self._workers:
+            worker.check()
 
-    def _finish(self, plugin: Plugin, result: RunResult) -> PluginFailed | None:
-        """Call ``finish``; under the fail policy return (not raise) its failure."""
-        try:
-            plugin.finish(result)
-        except Exception as exc:
-            try:
-                self._failed(plugin, "finish", exc, disable=False)
-            except PluginFailed as failed:
-                return failed
+    def _commit(self) -> None:
+        """Commit the offset of what every live plugin has processed (at-least-once)."""
+        offsets = self._offsets
+        if offsets is None or self._on_commit is None:
+            return
+        live = [w.records_done for w in self._workers if w.state == "ok"]
+        offsets.delivered(min(live, default=self.stats.messages))
+        self._on_commit(offsets.committed)
+
+    def _policy_failure(self) -> PluginFailed | None:
+        """Under ``plugin_errors = fail``, the first plugin that failed or hung, as an error."""
+        if self.settings.plugin_errors != "fail":
+            return None
+        for worker in self._workers:
+            if worker.state != "ok":
+                return PluginFailed(f"plugin {worker.plugin.name!r} {worker.problem}")
         return None
 
-    def _failed(
-        self, plugin: Plugin, where: str, exc: BaseException, *, disable: bool = True
-    ) -> None:
-        log.error(
-            "plugin %r (%s) failed in %s: %s: %s",
-            plugin.name,
-            plugin.origin or "not installed",
-            where,
-            type(exc).__name__,
-            exc,
-        )
-        log.debug("traceback", exc_info=exc)
-        if disable and plugin in self._active:
-            self._active.remove(plugin)  # it gets nothing more, whatever the policy
-            if self.settings.plugin_errors == "disable":
-                log.warning("plugin %r is disabled for the rest of this run", plugin.name)
-        if self.settings.plugin_errors == "fail":
-            raise PluginFailed(f"plugin {plugin.name!r} failed in {where}") from exc
+    def _say_if_empty(self, status: Status, name: str) -> None:
+        """One line when the input held no k6 record at all (the runner then exits 65)."""
+        if self.stats.messages or status == "interrupted":
+            return
+        lines = self.stats.lines
+        if self._first_line is None:
+            what = "the input was empty" if not lines else f"{lines} lines read"
+        else:
+            what = f"{lines} lines read, the first: {shorten(self._first_line, 80)}"
+        log.error("no k6 record in %s: %s (is it k6's --out json or csv output?)", name, what)
 
     def _on_console(self, line: bytes) -> None:
         self.stats.console_lines += 1
+        if self._first_line is None:
+            self._first_line = line
         if self._console is not None:
             self._console.write(line + b"\n")
             self._console.flush()
 
     def _on_reject(self, rejection: Rejection) -> None:
         self.stats.rejected += 1
+        if self._first_line is None:
+            self._first_line = rejection.raw[0]
         input_log.warning("%s", rejection.describe())
         if self._dead_letter is not None:
             for raw in rejection.raw:

@@ -24,12 +24,12 @@ from ..config import Settings
 from ..errors import BridgeError, ExitStatus
 from ..input.checkpoint import Checkpoint
 from ..input.follower import Follower
-from ..input.source import open_source
+from ..input.source import ByteStream, open_source
 from ..k6.script_options import thresholds_from_script
 from ..k6.sinks import parse_trend_stats
 from ..k6.summary_export import write_export
 from ..k6.thresholds import parse_cli_threshold
-from ..plugin import Plugin, RunResult
+from ..plugin import Plugin, PluginReport, RunResult
 from .pipeline import Pipeline, tune_gc
 
 log = logging.getLogger("k6mcp_bridge")
@@ -148,12 +148,23 @@ class _Runner:
         self.signals = signals
         self.abort: Callable[[ThresholdResult], None] | None = None
         self.export_failed = False
+        self.reports: list[PluginReport] = []
+        """Every plugin's report of every run so far (a hung or failed one exits 70)."""
 
     def pipeline(self, on_commit: Callable[[int], None] | None = None) -> Pipeline:
         stage = None
         if self.aggregation is not None:
             stage = Aggregation(self.aggregation, self.abort)
         return Pipeline(self.plugins, self.settings, self.console, self.dead, on_commit, stage)
+
+    def ran(self, pipeline: Pipeline, source: ByteStream) -> RunResult:
+        """Run ``pipeline``; a plugin that hung is left out of the runs after this one."""
+        try:
+            return self.finished(pipeline.run(source))
+        finally:
+            self.reports.extend(pipeline.reports)
+            hung = {r.name for r in pipeline.reports if r.state == "hung"}
+            self.plugins = [p for p in self.plugins if p.name not in hung]
 
     def once(self, source: str | None, stack: ExitStack) -> list[RunResult]:
         opened = open_source(source)
@@ -167,7 +178,7 @@ class _Runner:
                 pipeline.stop_requested = True  # deliver what was read, then stop
 
         self.signals.graceful = graceful
-        return [self.finished(pipeline.run(opened))]
+        return [self.ran(pipeline, opened)]
 
     def follow(self, path: Path, options: FollowOptions) -> list[RunResult]:
         """One pipeline run per run of the followed file."""
@@ -187,7 +198,7 @@ class _Runner:
             pipeline = self.pipeline(follower.committer(run))
             current[:] = [pipeline]
             try:
-                results.append(self.finished(pipeline.run(run)))
+                results.append(self.ran(pipeline, run))
             finally:
                 run.close()
                 follower.flush_checkpoint()
@@ -205,8 +216,11 @@ class _Runner:
         return result
 
     def exit_status(self, results: list[RunResult]) -> ExitStatus:
+        """The most severe outcome, in the README's order: 130/143, 70, 99, 65, 2."""
         if self.signals.received or any(r.status == "interrupted" for r in results):
             return self.signals.exit_status
+        if any(r.state != "ok" for r in self.reports):  # each was reported when it happened
+            return ExitStatus.PLUGIN_FAILED
         failed = [
             name for r in results if r.metrics is not None for name in failed_thresholds(r.metrics)
         ]
@@ -215,6 +229,8 @@ class _Runner:
             return ExitStatus.THRESHOLD_FAILED
         if any(r.stats.rejected or r.stats.input_errors for r in results):
             return ExitStatus.REJECTED_RECORDS
+        if not any(r.stats.messages for r in results):
+            return ExitStatus.REJECTED_RECORDS  # no k6 record at all: the pipeline said so
         return ExitStatus.USAGE if self.export_failed else ExitStatus.OK
 
 
