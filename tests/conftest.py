@@ -26,8 +26,9 @@ from typing import Any
 import pytest
 
 from k6mcp_bridge.decode.dispatch import LineDecoder
-from k6mcp_bridge.decode.json_lines import Decoded, Rejection
-from k6mcp_bridge.messages import MetricMessage, PointMessage
+from k6mcp_bridge.decode.json_lines import Rejection
+from k6mcp_bridge.messages import AnyMessage, MetricMessage, PointMessage
+from k6mcp_bridge.samples import Decoded, messages_of
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_outputs"
@@ -89,9 +90,15 @@ class Run:
     """What one decoder (JSON or CSV) produced from some lines."""
 
     decoder: LineDecoder
-    messages: list[Decoded] = field(default_factory=list)
+    records: list[Decoded] = field(default_factory=list)
+    """What the decoder appended: the internal form."""
     console: list[bytes] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+
+    @property
+    def messages(self) -> list[AnyMessage]:
+        """The records as plugins get them."""
+        return messages_of(self.records, points=True)
 
     @property
     def points(self) -> list[PointMessage]:
@@ -99,7 +106,7 @@ class Run:
 
     @property
     def metrics(self) -> list[MetricMessage]:
-        return [m for m in self.messages if isinstance(m, MetricMessage)]
+        return [m for m in self.records if isinstance(m, MetricMessage)]
 
 
 # --- the console script -------------------------------------------------------------------------

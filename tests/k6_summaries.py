@@ -17,10 +17,11 @@ import pytest
 from k6lab import k6_binary, k6_run_args
 from k6mcp_bridge.aggregate.aggregator import Aggregator
 from k6mcp_bridge.aggregate.snapshot import snapshot_from
-from k6mcp_bridge.decode.json_lines import Decoded, JsonDecoder
+from k6mcp_bridge.decode.json_lines import JsonDecoder
 from k6mcp_bridge.k6.group_tree import GroupTree
 from k6mcp_bridge.k6.thresholds import thresholds_from_options
 from k6mcp_bridge.messages import MetricsSnapshot
+from k6mcp_bridge.samples import Decoded
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
 

@@ -18,9 +18,10 @@ import pytest
 import k6lab
 from conftest import ROOT
 from k6mcp_bridge.decode.csv_rows import CsvDecoder
-from k6mcp_bridge.decode.json_lines import Decoded, JsonDecoder, Rejection
+from k6mcp_bridge.decode.json_lines import JsonDecoder, Rejection
 from k6mcp_bridge.input.lines import LineSplitter
-from k6mcp_bridge.messages import MetricMessage, MetricType, PointMessage
+from k6mcp_bridge.messages import AnyMessage, MetricMessage, MetricType, PointMessage
+from k6mcp_bridge.samples import Decoded, messages_of
 
 SCRIPT = ROOT / "sample_outputs" / "script.js"
 K6_TIMEOUT_S = 120
@@ -37,18 +38,19 @@ AMBIGUOUS = {("my tag", "a,b&c=d"): {"my tag": "a,b", "c": "d"}}
 indistinguishable from two tags; what the CSV says is what any reader gets."""
 
 
-def decode(path: Path, decoder: JsonDecoder | CsvDecoder) -> list[Decoded]:
-    """Decode a file as the pipeline does: 64 KiB chunks, a LineSplitter, the decoder."""
+def decode(path: Path, decoder: JsonDecoder | CsvDecoder) -> list[AnyMessage]:
+    """Decode a file as the pipeline does (64 KiB chunks, a LineSplitter, the decoder), into
+    the messages plugins get."""
     messages: list[Decoded] = []
     splitter = LineSplitter()
     with path.open("rb") as stream:
         for chunk in iter(lambda: stream.read(65536), b""):
             decoder.decode(splitter.feed(chunk), messages)
     decoder.finish(splitter.finish(), messages)
-    return messages
+    return messages_of(messages, points=True)
 
 
-def read_both(json_path: Path, csv_path: Path) -> tuple[list[Decoded], list[Decoded]]:
+def read_both(json_path: Path, csv_path: Path) -> tuple[list[AnyMessage], list[AnyMessage]]:
     problems: list[Rejection | bytes] = []
     from_json = decode(json_path, JsonDecoder(problems.append, problems.append))
     csv_decoder = CsvDecoder(problems.append, problems.append, metric_types=CUSTOM_TYPES)
@@ -58,7 +60,7 @@ def read_both(json_path: Path, csv_path: Path) -> tuple[list[Decoded], list[Deco
 
 
 def point_keys(
-    messages: list[Decoded], resolution: timedelta, *, as_csv: bool = False
+    messages: list[AnyMessage], resolution: timedelta, *, as_csv: bool = False
 ) -> Counter[tuple[Any, ...]]:
     keys: Counter[tuple[Any, ...]] = Counter()
     for message in messages:

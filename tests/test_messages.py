@@ -12,9 +12,10 @@ import pytest
 from pydantic import ValidationError
 
 from conftest import K6_SAMPLES, ROOT
-from k6mcp_bridge.decode.json_lines import Decoded, JsonDecoder, Rejection
+from k6mcp_bridge.decode.json_lines import JsonDecoder, Rejection
 from k6mcp_bridge.messages import (
     MESSAGE_ADAPTER,
+    AnyMessage,
     Metric,
     MetricMessage,
     Point,
@@ -22,6 +23,7 @@ from k6mcp_bridge.messages import (
     ThresholdSpec,
     json_schema,
 )
+from k6mcp_bridge.samples import Decoded, messages_of
 
 SAMPLES = K6_SAMPLES
 REPO_SAMPLES = ROOT / "sample_outputs"
@@ -36,8 +38,8 @@ CAPTURES = [
 ]
 
 
-def decode(lines: list[bytes]) -> list[Decoded]:
-    """Decode k6 lines; any rejection or console line fails the test."""
+def decode(lines: list[bytes]) -> list[AnyMessage]:
+    """Decode k6 lines into the messages plugins get; any rejection or console line fails."""
     out: list[Decoded] = []
     rejected: list[Rejection] = []
     console: list[bytes] = []
@@ -46,7 +48,7 @@ def decode(lines: list[bytes]) -> list[Decoded]:
     decoder.finish(None, out)
     assert rejected == [], [r.describe() for r in rejected]
     assert console == []
-    return out
+    return messages_of(out, points=True)
 
 
 def capture_lines(path: Path) -> list[bytes]:

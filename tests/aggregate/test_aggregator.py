@@ -18,7 +18,8 @@ from k6_summaries import T0, decode, export_duration, export_of, inspected
 from k6mcp_bridge.aggregate.aggregator import Aggregator, ThresholdResult
 from k6mcp_bridge.errors import ConfigError
 from k6mcp_bridge.k6.thresholds import ThresholdError, parse_threshold
-from k6mcp_bridge.messages import Metric, MetricMessage, Point, PointMessage, Submetric
+from k6mcp_bridge.messages import Metric, MetricMessage, Submetric
+from k6mcp_bridge.samples import PointRecord
 
 
 def assert_same_as_k6(
@@ -114,9 +115,7 @@ def test_failing_thresholds_of_a_k6_exit_99_run() -> None:
     results = {r.metric: r for r in aggregator.evaluate_thresholds(aggregator.sample_span_s)}
     # k6 printed: ✗ 'max<0.001' max=1.11ms and ✗ 'count>100' count=3
     durations = [
-        m.data.value
-        for m in messages
-        if isinstance(m, PointMessage) and m.data.metric == "http_req_duration"
+        m.value for m in messages if isinstance(m, PointRecord) and m.metric == "http_req_duration"
     ]
     assert not results["http_req_duration"].ok
     assert results["http_req_duration"].observed == max(durations)
@@ -130,15 +129,15 @@ def test_failing_thresholds_of_a_k6_exit_99_run() -> None:
 def test_abort_on_fail_after_delay_abort_eval_on_k6s_2_second_ticks() -> None:
     """thr-abort.js: max<0.001 with abortOnFail and delayAbortEval 3s; k6 aborted at ~4.0 s."""
     messages = decode(K6_SAMPLES / "json-threshold-abortOnFail.jsonl")
-    points = [m for m in messages if isinstance(m, PointMessage)]
-    start = min(p.data.time for p in points)
+    points = [m for m in messages if isinstance(m, PointRecord)]
+    start = min(p.time for p in points)
     aggregator, fed = Aggregator(), 0
     ticks: list[ThresholdResult] = []
     for tick in (2, 4):
         batch = [
             m
             for m in messages[fed:]
-            if m.type == "metric" or m.data.time < start + timedelta(seconds=tick)
+            if not isinstance(m, PointRecord) or m.time < start + timedelta(seconds=tick)
         ]
         fed += len(batch)
         aggregator.add(batch)
@@ -166,15 +165,9 @@ def point(
     tags: dict[str, str] | None = None,
     second: float = 0.0,
     metadata: dict[str, str] | None = None,
-) -> PointMessage:
-    data = Point(
-        metric=name,
-        time=T0 + timedelta(seconds=second),
-        value=value,
-        tags=tags,
-        metadata=metadata,
-    )  # type: ignore[call-arg]
-    return PointMessage(data=data)
+) -> PointRecord:
+    """A sample in the internal form the aggregator reads (decoders make it)."""
+    return PointRecord(name, value, tags, metadata, T0 + timedelta(seconds=second))
 
 
 def test_a_point_feeds_a_submetric_iff_its_tags_contain_every_pair() -> None:

@@ -19,10 +19,11 @@ import pytest
 from conftest import K6_SAMPLES, Run
 from k6mcp_bridge.decode.csv_rows import FALLBACK_TYPE, CsvDecoder
 from k6mcp_bridge.decode.csv_values import decode_pairs, detect_format, parse_time
-from k6mcp_bridge.decode.json_lines import Decoded, JsonDecoder, Rejection
+from k6mcp_bridge.decode.json_lines import JsonDecoder, Rejection
 from k6mcp_bridge.input.lines import LineSplitter
 from k6mcp_bridge.k6.builtin_metrics import BUILTIN_METRICS
 from k6mcp_bridge.messages import MetricMessage, PointMessage
+from k6mcp_bridge.samples import Decoded, PointRecord, messages_of
 
 CSV_SAMPLES = sorted(K6_SAMPLES.glob("csv-*.csv*"))
 FORMATS = ("unix", "unix_milli", "unix_micro", "unix_nano", "rfc3339", "rfc3339_nano")
@@ -49,8 +50,8 @@ def decode_bytes(data: bytes, chunk_size: int = 65536, **options: Any) -> Run:
     rejections: list[Rejection] = []
     run = Run(CsvDecoder(console.append, rejections.append, **options), [], console, rejections)
     for start in range(0, len(data), chunk_size):
-        run.decoder.decode(splitter.feed(data[start : start + chunk_size]), run.messages)
-    run.decoder.finish(splitter.finish(), run.messages)
+        run.decoder.decode(splitter.feed(data[start : start + chunk_size]), run.records)
+    run.decoder.finish(splitter.finish(), run.records)
     return run
 
 
@@ -246,7 +247,7 @@ def json_points(name: str) -> list[PointMessage]:
     decoder = JsonDecoder(lambda line: None, lambda rejection: None)
     decoder.decode((K6_SAMPLES / name).read_bytes().splitlines(), messages)
     decoder.finish(None, messages)
-    return [m for m in messages if isinstance(m, PointMessage)]
+    return [m for m in messages_of(messages, points=True) if isinstance(m, PointMessage)]
 
 
 def test_weird_tags_and_metadata_match_k6s_json_of_the_same_script() -> None:
@@ -461,7 +462,7 @@ def test_out_keeps_the_messages_decoded_before_a_callback_raises() -> None:
     out: list[Decoded] = []
     with pytest.raises(Stop):
         decoder.decode(data.splitlines(), out)
-    assert [m.data.value for m in out if isinstance(m, PointMessage)] == [1.0]
+    assert [m.value for m in out if isinstance(m, PointRecord)] == [1.0]
     assert decoder.lineno == 3
 
 

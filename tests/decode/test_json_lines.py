@@ -44,8 +44,8 @@ def decode_lines(*batches: list[bytes], tail: bytes | None = None) -> Run:
     """Decode each batch with one ``decode`` call, then ``finish(tail)``."""
     run = new_run()
     for batch in batches:
-        run.decoder.decode(batch, run.messages)
-    run.decoder.finish(tail, run.messages)
+        run.decoder.decode(batch, run.records)
+    run.decoder.finish(tail, run.records)
     return run
 
 
@@ -54,8 +54,8 @@ def decode_bytes(data: bytes, chunk_size: int = 4096) -> Run:
     run = new_run()
     splitter = LineSplitter()
     for start in range(0, len(data), chunk_size):
-        run.decoder.decode(splitter.feed(data[start : start + chunk_size]), run.messages)
-    run.decoder.finish(splitter.finish(), run.messages)
+        run.decoder.decode(splitter.feed(data[start : start + chunk_size]), run.records)
+    run.decoder.finish(splitter.finish(), run.records)
     return run
 
 
@@ -122,7 +122,7 @@ def test_weird_tags_and_metadata_survive() -> None:
     run = decode_lines(lines)
     assert run.rejections == []
     records = [json.loads(line) for line in lines]
-    assert len(run.messages) == len(records)
+    assert len(run.records) == len(records)
     for message, record in zip(run.messages, records, strict=True):
         if isinstance(message, PointMessage):
             assert message.data.tags == record["data"]["tags"]
@@ -154,7 +154,7 @@ def test_stdout_capture_with_split_records_is_fully_recovered(path: Path) -> Non
     data = path.read_bytes()
     run = decode_bytes(data)
     assert run.rejections == [], [r.describe() for r in run.rejections]
-    assert len(run.messages) == records_in_console_capture(data)
+    assert len(run.records) == records_in_console_capture(data)
     assert [m.data.value for m in run.points] == point_values_in_console_capture(data)
     assert run.decoder.rejoined > 0
     assert run.console, "the banner, progress and summary lines are console text"
@@ -167,7 +167,7 @@ def test_stdout_capture_with_split_records_is_fully_recovered(path: Path) -> Non
 def test_the_corrupted_capture_counts_match_the_substring_count() -> None:
     data = CORRUPTED.read_bytes()
     run = decode_bytes(data)
-    assert len(run.messages) == data.count(b'"type":"Metric"') + data.count(b'"type":"Point"')
+    assert len(run.records) == data.count(b'"type":"Metric"') + data.count(b'"type":"Point"')
     assert len(run.metrics) == data.count(b'"type":"Metric"')
 
 
@@ -322,7 +322,7 @@ def test_line_numbers_continue_across_decode_calls() -> None:
     run = decode_lines([METRIC_LINE, POINT_LINE], [b"", b"text"], [b'{"metric": x}', POINT_LINE])
     assert [r.lineno for r in run.rejections] == [5]
     assert run.console == [b"", b"text"]
-    assert len(run.messages) == 3
+    assert len(run.records) == 3
     assert run.decoder.lineno == 6
 
 
@@ -379,8 +379,8 @@ def test_overlong_line_rejection_states_size_and_the_real_limit() -> None:
     run = new_run()
     splitter = LineSplitter(max_line=limit)
     for start in range(0, len(data), 10):
-        run.decoder.decode(splitter.feed(data[start : start + 10]), run.messages)
-    run.decoder.finish(splitter.finish(), run.messages)
+        run.decoder.decode(splitter.feed(data[start : start + 10]), run.records)
+    run.decoder.finish(splitter.finish(), run.records)
     assert len(run.points) == 2
     (rejection,) = run.rejections
     assert rejection.lineno == 2
@@ -401,7 +401,7 @@ def cut(line: bytes, after: bytes) -> tuple[bytes, bytes]:
 def test_torn_last_line_at_eof_is_rejected_by_finish() -> None:
     torn = POINT_LINE[: len(POINT_LINE) // 2]
     run = decode_lines([METRIC_LINE, POINT_LINE], tail=torn)
-    assert len(run.messages) == 2
+    assert len(run.records) == 2
     (rejection,) = run.rejections
     assert rejection.lineno == 3
     assert rejection.raw == (torn,)
@@ -411,11 +411,11 @@ def test_torn_last_line_at_eof_is_rejected_by_finish() -> None:
 def test_torn_complete_line_at_eof_is_rejected_by_finish() -> None:
     torn = POINT_LINE[: len(POINT_LINE) // 2]
     run = new_run()
-    run.decoder.decode([POINT_LINE, torn], run.messages)
+    run.decoder.decode([POINT_LINE, torn], run.records)
     assert run.rejections == []  # held: its end may still come
-    run.decoder.finish(None, run.messages)
+    run.decoder.finish(None, run.records)
     assert [(r.lineno, r.raw) for r in run.rejections] == [(2, (torn,))]
-    assert len(run.messages) == 1
+    assert len(run.records) == 1
 
 
 def test_torn_record_followed_by_a_new_record() -> None:
@@ -477,3 +477,13 @@ def test_record_split_at_any_byte_is_rejoined(line: bytes) -> None:
         if not ok or run.console != list(PROGRESS):
             failures.append((at, line[:at][-16:], [r.reason for r in run.rejections]))
     assert failures == []
+
+
+def test_text_after_a_record_is_rejected_not_read_as_more_keys() -> None:
+    """``{"data": LINE}`` would let ``{...},"type":"point"`` validate (the text after the
+    record becomes keys of the wrapper): a line is one JSON value or it is rejected."""
+    good = point()
+    run = decode_lines([good + b',"type":"point"', good + b' {"x":1}', good])
+    assert [p.data.value for p in run.points] == [1.0]
+    assert [(r.lineno, r.field) for r in run.rejections] == [(1, None), (2, None)]
+    assert all("invalid JSON: trailing characters" in r.reason for r in run.rejections)

@@ -13,14 +13,15 @@ from conftest import K6_RUN, K6_SAMPLES, SAMPLES
 from k6_summaries import T0, decode, group_order, run_k6
 from k6mcp_bridge.k6.group_tree import GroupTree, k6_id
 from k6mcp_bridge.k6.summary_export import export
-from k6mcp_bridge.messages import Check, Group, MetricsSnapshot, Point, PointMessage
+from k6mcp_bridge.messages import Check, Group, MetricsSnapshot
+from k6mcp_bridge.samples import PointRecord
 
 
-def point(metric: str, value: float = 1.0, **tags: str) -> PointMessage:
-    return PointMessage(data=Point(metric=metric, time=T0, value=value, tags=tags or None))  # type: ignore[call-arg]
+def point(metric: str, value: float = 1.0, **tags: str) -> PointRecord:
+    return PointRecord(metric, value, tags or None, None, T0)
 
 
-def check(name: str, group: str, value: float = 1.0, **tags: str) -> PointMessage:
+def check(name: str, group: str, value: float = 1.0, **tags: str) -> PointRecord:
     return point("checks", value, check=name, group=group, **tags)
 
 

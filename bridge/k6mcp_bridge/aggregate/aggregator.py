@@ -26,11 +26,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import cast
 
 from ..k6.builtin_metrics import BUILTIN_METRICS
 from ..k6.sinks import DEFAULT_TREND_STATS, Sink, new_sink, parse_trend_stats
 from ..k6.thresholds import Threshold, ThresholdError, parse_metric_key, thresholds_for
-from ..messages import Metric, MetricMessage, MetricType, PointMessage, Submetric, ValueKind
+from ..messages import Metric, MetricMessage, MetricType, Submetric, ValueKind
+from ..samples import Decoded, PointRecord
 
 CHUNK = 4096
 """Messages between two folds of the sinks' buffers (bounds a bounded trend's buffer)."""
@@ -128,17 +130,16 @@ class Aggregator:
 
     # --- the hot path ------------------------------------------------------------------------
 
-    def add(self, messages: Sequence[MetricMessage | PointMessage]) -> None:
+    def add(self, records: Sequence[Decoded]) -> None:
         """Aggregate a batch, in stream order."""
         routes = self._routes
         first = self.first_time or datetime.max.replace(tzinfo=timezone.utc)
         last = self.last_time or _EPOCH
-        for start in range(0, len(messages), CHUNK):
-            for message in messages[start : start + CHUNK]:
-                if message.type != "point":
-                    self._define(message.data)
+        for start in range(0, len(records), CHUNK):
+            for data in records[start : start + CHUNK]:
+                if type(data) is not PointRecord:
+                    self._define(cast(MetricMessage, data).data)
                     continue
-                data = message.data
                 route = routes.get(data.metric)
                 if route is None:
                     route = self._route_untyped(data.metric)

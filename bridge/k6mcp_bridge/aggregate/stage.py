@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ..decode.json_lines import Decoded
 from ..k6.group_tree import GroupTree
 from ..k6.thresholds import Threshold
 from ..messages import (
@@ -29,6 +28,7 @@ from ..messages import (
     ThresholdMessage,
     ThresholdVerdict,
 )
+from ..samples import Decoded
 from .aggregator import Aggregator, ThresholdResult
 from .snapshot import snapshot_from
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..config import load_only
 from ..errors import BridgeError
-from ..messages import json_schema
-from ..registry import PluginEntry, discover
 from .app import app, log, setup_logging
-from .settings import settings_from
+
+if TYPE_CHECKING:
+    from ..registry import PluginEntry
 
 
 @app.command("plugins")
@@ -23,6 +22,10 @@ def list_plugins(
     config: Annotated[Path | None, typer.Option("--config", help="An .ini file.")] = None,
 ) -> None:
     """List installed plugins: name, distribution, version, enabled, load errors."""
+    from ..config import load_only
+    from ..registry import discover
+    from .settings import settings_from
+
     setup_logging("ERROR")
     try:
         enabled = set(settings_from(config, {}, [])[0].plugins)
@@ -68,6 +71,8 @@ def _row(entry: PluginEntry, enabled: bool) -> dict[str, Any]:
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the MCP messages."""
+    from ..messages import json_schema
+
     typer.echo(json.dumps(json_schema(), indent=2))
 
 

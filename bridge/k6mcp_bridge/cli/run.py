@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..delivery.runner import FollowOptions, aggregation_settings, execute
 from ..errors import BridgeError, ConfigError, ExitStatus
 from .app import app, log, setup_logging
-from .settings import enabled_plugins, settings_from
+
+if TYPE_CHECKING:
+    from ..delivery.runner import FollowOptions
 
 USAGE_HINT = """\
 k6mcp-bridge reads k6 results from a pipe or a file, and stdin is a terminal.
@@ -160,6 +161,9 @@ def run(
     ] = None,
 ) -> None:
     """Read k6 results and deliver them to the enabled plugins."""
+    from ..delivery.runner import aggregation_settings, execute  # not needed for --help
+    from .settings import enabled_plugins, settings_from
+
     level = "DEBUG" if verbose else "ERROR" if quiet else log_level
     setup_logging(level or "INFO")
     flags: dict[str, Any] = {
@@ -227,4 +231,6 @@ def _follow_options(
         return None
     if source is None or source == "-":
         raise ConfigError("--follow needs a file path (stdin cannot be followed)")
+    from ..delivery.runner import FollowOptions
+
     return FollowOptions(from_end, poll, idle_timeout, wait_pid, checkpoint)

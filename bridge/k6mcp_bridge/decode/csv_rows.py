@@ -44,16 +44,14 @@ import csv
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from operator import itemgetter
 from types import MappingProxyType
 from typing import Any, Final, get_args
 
-from pydantic import ValidationError
-from pydantic_core import SchemaValidator
-
 from ..k6.builtin_metrics import BUILTIN_METRICS, EMITTED_OUTSIDE_VUS
-from ..messages import MetricMessage, MetricType, PointMessage, ValueKind
+from ..messages import MetricMessage, MetricType, ValueKind
+from ..samples import Decoded, PointRecord, validate_time
 from .csv_records import MAX_RECORD_LINES, Batch, Records, last_line
 from .csv_values import (
     HEADER_START,
@@ -63,7 +61,7 @@ from .csv_values import (
     parse_time,
     unix_time,
 )
-from .json_lines import Decoded, Rejection, shorten_value
+from .json_lines import Rejection, shorten_value
 
 log = logging.getLogger("k6mcp_bridge.input")
 
@@ -75,10 +73,9 @@ up levels, and calling a trend a gauge would keep only its last value."""
 _HEADER_TEXT = ",".join(HEADER_START)
 _BOM = "\ufeff"
 _PAIR_CACHE_SIZE = 4096
-_VALIDATE_POINT: Callable[[Any], PointMessage] = SchemaValidator(
-    PointMessage.__pydantic_core_schema__
-).validate_python
 _NAN = float("nan")
+_NO_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
+"""Stands in before the first row's time: never read, as an empty stamp is no time."""
 _NO_TYPES: Mapping[str, MetricType] = MappingProxyType({})
 _TYPES = "|".join(get_args(MetricType))
 
@@ -148,7 +145,7 @@ class CsvDecoder:
         self._metrics: set[str] = set()
         self._warned: set[str] = set()
         self._pairs: dict[str, dict[str, str]] = {}
-        self._last_time: tuple[str, datetime | str] = ("", "")
+        self._last_time: tuple[str, datetime] = ("", _NO_TIME)
         for name, kind in self._metric_types.items():
             if kind not in get_args(MetricType):
                 raise ValueError(f"metric type {name}={kind}: expected one of {_TYPES}")
@@ -223,7 +220,6 @@ class CsvDecoder:
         metrics = self._metrics
         last_text, last_time = self._last_time  # the time of the last row, as text and value
         pairs = self._pairs_of
-        validate = _VALIDATE_POINT
         for row in reader:
             if len(row) == count:
                 name = row[name_at]
@@ -232,8 +228,8 @@ class CsvDecoder:
                     if stamp != last_text:
                         if stamp.isdigit():
                             last_time = unix_time(stamp)
-                        elif stamp[4:5] == "-":  # RFC 3339: parsed by the validator
-                            last_time = stamp
+                        elif stamp[4:5] == "-":  # RFC 3339, as the model's validator reads it
+                            last_time = validate_time(stamp)
                         else:
                             raise ValueError(stamp)
                         last_text = stamp
@@ -249,17 +245,10 @@ class CsvDecoder:
                     metadata = None
                     if metadata_at is not None and row[metadata_at]:
                         metadata = pairs(row[metadata_at])
-                    point = {"metric": name, "time": last_time, "value": value}
-                    point["tags"], point["metadata"] = tags, metadata
-                    try:
-                        message = validate({"data": point})
-                    except ValidationError:  # only the time can be wrong here
-                        pass
-                    else:
-                        if name not in metrics:
-                            append(self._metric(name))
-                        append(message)
-                        continue
+                    if name not in metrics:
+                        append(self._metric(name))
+                    append(PointRecord(name, value, tags, metadata, last_time))
+                    continue
                 self._bad_row(row, reader.line_num - 1, batch)
             else:
                 self._odd_row(row, reader.line_num - 1, batch)

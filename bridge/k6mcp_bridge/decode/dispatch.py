@@ -10,9 +10,10 @@ from ..errors import ConfigError
 from ..input.lines import LineSplitter
 from ..input.source import Position
 from ..messages import MetricType
+from ..samples import Decoded
 from .csv_rows import CsvDecoder
 from .csv_values import detect_format
-from .json_lines import Decoded, JsonDecoder, Rejection
+from .json_lines import JsonDecoder, Rejection
 
 Format = Literal["auto", "json", "csv"]
 

@@ -1,9 +1,12 @@
 """k6's JSON lines → MCP messages, console text, or precise rejections.
 
-The fast path is one pydantic call per line: the line is wrapped as ``{"data": LINE}``
-and validated by a tagged union that picks :class:`~.messages.MetricMessage` or
-:class:`~.messages.PointMessage` from the record's ``type`` (``"Metric"``/``"Point"``),
-so a k6 record becomes an MCP message without any intermediate Python object.
+The fast path is one msgspec call per batch of lines, else per line (:mod:`.fast_json`): a
+k6 ``Point`` becomes a
+:class:`~..samples.PointRecord`, the internal form the aggregation reads, and a ``Metric`` its
+:class:`~..messages.MetricMessage`. When it is not sure, the pydantic path decides: the line is
+wrapped as ``{"data": LINE}`` and validated by a tagged union that picks
+:class:`~..messages.MetricMessage` or :class:`~..messages.PointMessage` from the record's
+``type`` (``"Metric"``/``"Point"``); the two paths accept the same lines with the same values.
 
 Everything unusual takes the slow path, which only runs when the fast one failed:
 
@@ -29,6 +32,8 @@ from pydantic_core import core_schema as cs
 
 from ..input.lines import Overlong, line_problem
 from ..messages import MetricMessage, PointMessage
+from ..samples import Decoded, record_of
+from .fast_json import decode_fast, decode_lines_fast
 
 _RECORD_VALIDATOR = SchemaValidator(
     cs.tagged_union_schema(
@@ -89,9 +94,6 @@ class _Fragment:
     raw: bytes
 
 
-Decoded = MetricMessage | PointMessage
-
-
 class JsonDecoder:
     """Decodes lists of complete lines; keeps the line count and a held split record."""
 
@@ -116,17 +118,22 @@ class JsonDecoder:
 
         ``out`` keeps what was decoded even when a callback raises part way.
         """
+        if self._pending is None:
+            records = decode_lines_fast(lines)  # the usual batch: all records, one C call
+            if records is not None:
+                out.extend(records)
+                self.lineno += len(lines)
+                return
         append = out.append
-        validate = validate_k6_record
+        fast = decode_fast
         lineno = self.lineno
         for line in lines:
             lineno += 1
             if line[:1] == b"{" and self._pending is None:
-                try:
-                    append(validate(b'{"data":' + line + b"}"))
+                record = fast(line)
+                if record is not None:
+                    append(record)
                     continue
-                except ValidationError:
-                    pass
             self.lineno = lineno  # exact even if a callback raises in the slow path
             message = self._slow(line, lineno)
             if message is not None:
@@ -192,9 +199,15 @@ class JsonDecoder:
 
 def _decode(raw: bytes) -> Decoded | _Problem:
     try:
-        return validate_k6_record(wrap(raw))
+        message = validate_k6_record(wrap(raw))
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
+    else:
+        try:  # one JSON value: text after the record would pass as more keys of the wrapper
+            from_json(raw)
+        except ValueError as exc:
+            return _Problem(None, f"invalid JSON: {exc}", json_error=True)
+        return record_of(message) if isinstance(message, PointMessage) else message
     if errors[0]["type"] != "json_invalid":
         return _validation_problem(errors)
     fixed = _INF_VALUE.sub(lambda m: b'"value":"' + m[1] + b'Infinity"', raw)
@@ -203,9 +216,9 @@ def _decode(raw: bytes) -> Decoded | _Problem:
     try:
         from_json(raw)
     except ValueError as exc:
-        message = str(exc)
-        torn = message.startswith("EOF while parsing") or bool(_TORN_INF.search(raw))
-        return _Problem(None, f"invalid JSON: {message}", torn=torn, json_error=True)
+        text = str(exc)
+        torn = text.startswith("EOF while parsing") or bool(_TORN_INF.search(raw))
+        return _Problem(None, f"invalid JSON: {text}", torn=torn, json_error=True)
     return _Problem(None, "invalid JSON", json_error=True)  # pragma: no cover - defensive
 
 

@@ -21,11 +21,12 @@ from .. import __version__
 from ..aggregate.stage import Aggregation
 from ..config import Settings
 from ..decode.dispatch import Decoding
-from ..decode.json_lines import Decoded, Rejection, shorten
+from ..decode.json_lines import Rejection, shorten
 from ..errors import BridgeError, ConfigError, PluginFailed, TooManyErrors
 from ..input.source import ByteStream
 from ..messages import AnyMessage
 from ..plugin import Plugin, PluginReport, RunInfo, RunResult, Stats, Status
+from ..samples import Decoded, messages_of
 from .workers import Batch, Worker
 
 log = logging.getLogger("k6mcp_bridge")
@@ -159,14 +160,14 @@ class Pipeline:
                 self._deliver(batch)
 
     def _deliver(self, batch: list[Decoded]) -> None:
-        """Aggregate ``batch`` (adding any snapshot it completes) and send it to the plugins."""
-        messages: Sequence[AnyMessage] = batch
-        if self._aggregation is not None:
-            extra = self._aggregation.add(batch)
-            if extra:
-                messages = [*batch, *extra]
+        """Aggregate ``batch`` (adding any snapshot it completes) and send it to the plugins.
+
+        Point messages are built only when a live plugin accepts them, once, for all of them."""
+        extra = self._aggregation.add(batch) if self._aggregation is not None else []
         self.stats.messages += len(batch)
-        self._send(messages)
+        if self._workers:
+            messages = messages_of(batch, any(w.wants_points for w in self._workers))
+            self._send(messages + extra if extra else messages)
         self._check()
         self._commit()
         failure = self._policy_failure()

@@ -127,6 +127,11 @@ class Worker:
             self.timeout,
         )
 
+    @property
+    def wants_points(self) -> bool:
+        """Alive and accepting ``point`` messages (else none need be built for it)."""
+        return self.state == "ok" and (self.accepts is None or "point" in self.accepts)
+
     def report(self) -> PluginReport:
         """Its state and counts now; a call still running counts up to now."""
         with self._lock:

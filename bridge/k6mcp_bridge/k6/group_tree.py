@@ -29,7 +29,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 
-from ..messages import AnyMessage, Check, Group
+from ..messages import Check, Group
+from ..samples import Decoded, PointRecord
 
 SEPARATOR = "::"
 
@@ -78,13 +79,12 @@ class GroupTree:
         self._seen: list[tuple[str, _Node]] = []
         """Every (check name, group node), first seen first."""
 
-    def add(self, messages: Sequence[AnyMessage]) -> None:
+    def add(self, records: Sequence[Decoded]) -> None:
         """Take the groups and checks of a batch's points, in stream order."""
         slots = self._slots
-        for message in messages:
-            if message.type != "point":
+        for data in records:
+            if type(data) is not PointRecord:
                 continue
-            data = message.data
             metric = data.metric
             if metric == "checks":
                 tags = data.tags

@@ -1,0 +1,149 @@
+"""A msgspec fast path for k6 JSON lines that never disagrees with the pydantic path.
+
+Contract: for any ``line: bytes``, :func:`decode_fast` returns either ``None`` ("not sure":
+the decoder then asks the pydantic path, which also words any rejection) or what the pydantic
+path makes of the line: a :class:`~..samples.PointRecord` whose message
+(:func:`~..samples.point_message`) equals ``validate_k6_record(wrap(line))`` in every field
+(``time`` to the microsecond and its UTC offset, ``value`` bit for bit, ``tags``,
+``metadata``, the fields set), or that same :class:`~..messages.MetricMessage`. It never returns a
+record for a line that pydantic rejects. It returns ``None`` for what k6 never writes but
+pydantic would still accept or read differently:
+
+* any field k6 v1.1.0 does not write (every struct forbids unknown fields): so a field at the
+  top level that the models would read there (the flat MCP shape: the ``AliasChoices`` fall
+  back from ``data.tags`` to ``tags`` etc.), and JSON the models would skip unread (where
+  pydantic's parser limits nesting to ~200 and integers to 4300 digits) never pass here;
+  explicit ``null`` tags;
+* lax-mode values msgspec reads strictly: ``"1.5"``/``"Infinity"``/``true`` as a value,
+  ``1e400`` (pydantic: inf), numbers as times, ``"yes"``/``1`` as ``abortOnFail``, ``NaN``;
+* a line over 4096 bytes (it could hold an integer of more than 4300 digits as a value);
+* anything else msgspec rejects: malformed JSON (bare ``+Inf``, torn lines), trailing text
+  after the record (which the ``{"data":`` wrapper would let pydantic read as extra keys),
+  a duplicate key whose first value is invalid, wrong types, unknown ``type``.
+
+Times are validated and converted by pydantic-core's own validator for ``Point.time``
+(:data:`~..samples.validate_time`), so a time is accepted and valued exactly as pydantic does,
+by construction. ``tests/decode/test_fast_json.py`` holds the two paths together: every line of
+every real capture, and generated mutations of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+from pydantic_core import SchemaValidator
+
+from ..messages import MetricMessage
+from ..samples import Decoded, PointRecord, Tags, validate_time
+
+_validate_metric: Callable[[Any], MetricMessage] = SchemaValidator(
+    MetricMessage.__pydantic_core_schema__
+).validate_python
+
+
+class _Strict(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    """Only the fields k6 writes: anything else goes to the pydantic path."""
+
+
+class _PointData(_Strict):
+    time: str
+    value: float
+    tags: Tags | UnsetType = UNSET
+    metadata: Tags | UnsetType = UNSET
+
+
+class _PointLine(_Strict, tag="Point", tag_field="type"):
+    metric: str
+    data: _PointData
+
+
+class _Threshold(_Strict):
+    threshold: str
+    abortOnFail: bool | UnsetType = UNSET
+    delayAbortEval: str | UnsetType | None = UNSET
+
+
+class _Submetric(_Strict):
+    name: str
+    suffix: str
+    tags: Tags | UnsetType | None = UNSET
+
+
+class _MetricData(_Strict):
+    name: str
+    type: Literal["counter", "gauge", "rate", "trend"]
+    contains: Literal["default", "time", "data"]
+    thresholds: list[str | _Threshold] | UnsetType = UNSET
+    submetrics: list[_Submetric] | UnsetType | None = UNSET
+
+
+class _MetricLine(_Strict, tag="Metric", tag_field="type"):
+    data: _MetricData
+    metric: str | UnsetType = UNSET
+
+
+_decoder = msgspec.json.Decoder(_PointLine | _MetricLine)
+_decode = _decoder.decode
+_decode_lines = _decoder.decode_lines
+MAX_FAST_LINE = 4096
+"""Longer lines take the pydantic path: one could hold an integer of more than 4300 digits,
+which pydantic's parser refuses and msgspec reads as a float."""
+
+
+def decode_fast(line: bytes) -> Decoded | None:
+    """The record in ``line``, or ``None`` when only the pydantic path can tell."""
+    if len(line) > MAX_FAST_LINE:
+        return None
+    try:
+        return _records([_decode(line)])[0]
+    except (msgspec.DecodeError, ValueError):  # pydantic_core.ValidationError is a ValueError
+        return None
+
+
+def decode_lines_fast(lines: list[bytes]) -> list[Decoded] | None:
+    """Every line's record, decoded in one C call; ``None`` unless all of them decode (then each
+    line goes through :func:`decode_fast` or the pydantic path on its own)."""
+    if not lines or max(map(len, lines)) > MAX_FAST_LINE:
+        return None
+    text = b"\n".join(lines)
+    # Each line starts with "{" and ends with "}", so no JSON value spans two lines and none is
+    # blank: as many values as lines means one value a line, as decode_fast reads them.
+    if text[:1] != b"{" or text[-1:] != b"}" or text.count(b"\n") != text.count(b"}\n{"):
+        return None
+    try:
+        decoded = _decode_lines(text)
+        if len(decoded) != len(lines):  # two values on one line
+            return None
+        return _records(decoded)
+    except (msgspec.DecodeError, ValueError):
+        return None
+
+
+def _records(decoded: list[_PointLine | _MetricLine]) -> list[Decoded]:
+    """The internal records; ``ValueError`` for a time the model would refuse."""
+    out: list[Decoded] = []
+    append = out.append
+    last_text: str | None = None
+    last_time = None
+    for record in decoded:
+        if type(record) is _PointLine:
+            data = record.data
+            text = data.time
+            if text != last_text:  # k6 stamps a request's samples with one time
+                last_time, last_text = validate_time(text), text
+            tags, metadata = data.tags, data.metadata
+            append(
+                PointRecord(
+                    record.metric,
+                    data.value,
+                    None if tags is UNSET else tags,
+                    None if metadata is UNSET else metadata,
+                    last_time,  # type: ignore[arg-type]  # set with last_text
+                )
+            )
+        else:
+            append(_validate_metric({"data": msgspec.to_builtins(record.data)}))  # rare
+    return out
