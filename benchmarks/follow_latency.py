@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from bench_tools import bridge_command
 
 METRIC = (
     b'{"type":"Metric","data":{"name":"m","type":"counter","contains":"default",'
@@ -39,14 +39,6 @@ def point(seq: int) -> bytes:
         b'{"metric":"m","type":"Point","data":{"time":"%s.123456789Z","value":%d,'
         b'"tags":{"group":"","scenario":"default"}}}\n' % (stamp.encode(), seq)
     )
-
-
-def bridge_command() -> list[str]:
-    beside = Path(sys.executable).with_name("k6mcp-bridge")
-    found = str(beside) if beside.exists() else shutil.which("k6mcp-bridge")
-    if not found:
-        sys.exit("the k6mcp-bridge console script is not installed (pip install -e .)")
-    return [found]
 
 
 def percentile(ordered: list[float], p: float) -> float:

@@ -3,16 +3,20 @@
 Usage (after `python benchmarks/generate.py`):
 
     python benchmarks/throughput.py [--data-dir benchmarks/data] [--repeat 3]
+                                    [--baseline /tmp/old]
 
 Per file it times, best of ``--repeat``:
 
-* ``bridge cli``: the installed ``k6mcp-bridge FILE`` with no plugin, as a user runs it
-  (process start-up included), and its peak RSS;
-* ``bridge pipeline``: the same pipeline in this process (no start-up);
-* ``validate_json``: a bare loop of the decoder's validator on the same models, one call per
-  line — the floor the pipeline adds to;
-* ``json.loads``: a plain standard-library loop;
-* ``jq -c .``: if jq is installed;
+* the installed ``k6mcp-bridge FILE`` as a user runs it (process start-up included), with no
+  plugin, with the default plugins (``summary``), and with ``-p jsonl`` (every point built and
+  written, to /dev/null); its peak RSS;
+* the same pipeline in this process, no plugin (no start-up);
+* the floors: a msgspec typed decode of the same file (``decode_lines`` over 64 KiB chunks of
+  whole lines: the fastest a Python program can turn these bytes into typed records), a
+  per-line msgspec loop, a per-line pydantic ``validate_json`` loop, ``json.loads``, and
+  ``jq -c .`` if jq is installed;
+* with ``--baseline DIR`` (another checkout, e.g. ``git worktree add /tmp/old <commit>``), the
+  three CLI rows again with that checkout's package (``python -m k6mcp_bridge``), side by side;
 
 and the bridge on the CSV twin of each file (written by the same k6 run), rows/s.
 """
@@ -30,6 +34,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
+
+from bench_tools import bridge_command
 from k6mcp_bridge.config import Settings
 from k6mcp_bridge.decode.json_lines import validate_k6_record
 from k6mcp_bridge.delivery.pipeline import Pipeline, tune_gc
@@ -47,6 +54,44 @@ def best(repeat: int, run: Callable[[], None]) -> float:
         run()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+class _Data(msgspec.Struct):
+    time: str
+    value: float
+    tags: dict[str, str] | None = None
+    metadata: dict[str, str] | None = None
+
+
+class _PointRecord(msgspec.Struct, tag="Point", tag_field="type"):
+    metric: str
+    data: _Data
+
+
+class _MetricRecord(msgspec.Struct, tag="Metric", tag_field="type"):
+    data: msgspec.Raw
+
+
+_TYPED = msgspec.json.Decoder(_PointRecord | _MetricRecord)
+
+
+def msgspec_floor(path: Path) -> None:
+    """A typed decode of every line, 64 KiB of whole lines per ``decode_lines`` call."""
+    decode_lines, rest = _TYPED.decode_lines, b""
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(65536), b""):
+            chunk = rest + chunk
+            end = chunk.rfind(b"\n") + 1
+            rest = chunk[end:]
+            decode_lines(chunk[:end])
+    decode_lines(rest)
+
+
+def msgspec_loop(path: Path) -> None:
+    decode = _TYPED.decode
+    with path.open("rb") as stream:
+        for line in stream:
+            decode(line)
 
 
 def validate_loop(path: Path) -> None:
@@ -75,15 +120,30 @@ def pipeline_run(path: Path) -> None:
     assert result.stats.messages > 0, result.stats
 
 
-def cli_run(path: Path) -> int:
-    """Run the console script with no plugin; return its peak RSS in KiB."""
-    env = {**os.environ, "K6MCP_BRIDGE_PLUGINS": "", "K6MCP_BRIDGE_METRIC_TYPES": CUSTOM_TYPES}
-    exe = shutil.which("k6mcp-bridge") or str(Path(sys.executable).with_name("k6mcp-bridge"))
-    proc = subprocess.Popen([exe, str(path)], env=env)
+def cli_run(path: Path, *args: str, baseline: Path | None = None) -> int:
+    """Run the console script (or ``baseline``'s package); return its peak RSS in KiB."""
+    env = {**os.environ, "K6MCP_BRIDGE_METRIC_TYPES": CUSTOM_TYPES}
+    if "--default" in args:
+        args = tuple(a for a in args if a != "--default")
+        env.pop("K6MCP_BRIDGE_PLUGINS", None)
+    elif not args:
+        env["K6MCP_BRIDGE_PLUGINS"] = ""
+    command = [*bridge_command(), str(path), *args]
+    if baseline is not None:
+        env["PYTHONPATH"] = str(baseline / "bridge")
+        command = [sys.executable, "-m", "k6mcp_bridge", str(path), *args]
+    proc = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     assert proc.returncode == 0, f"bridge exited {proc.returncode}"
     return usage.ru_maxrss
+
+
+CLI_ROWS = {
+    "bridge cli, no plugin": (),
+    "bridge cli, default plugins": ("--default",),
+    "bridge cli, -p jsonl": ("--default", "-p", "jsonl", "-o", "jsonl.path=/dev/null"),
+}
 
 
 def jq_run(path: Path) -> None:
@@ -106,34 +166,45 @@ def bench_csv(path: Path, repeat: int) -> None:
     print(f"  bridge cli peak RSS: {max(rss) / 1024:.0f} MiB")
 
 
-def bench_file(path: Path, repeat: int) -> None:
+def bench_file(path: Path, repeat: int, baseline: Path | None) -> None:
     with path.open("rb") as stream:
         lines = sum(1 for _ in stream)
     size_mb = path.stat().st_size / 1e6
     print(f"\n{path.name}: {lines:,} lines, {size_mb:.0f} MB, {size_mb * 1e6 / lines:.0f} B/line")
-    rss: list[int] = []
-    rows = {
-        "bridge cli (no plugin)": best(repeat, lambda: rss.append(cli_run(path))),
-        "bridge pipeline (in-process)": best(repeat, lambda: pipeline_run(path)),
-        "validate_json loop (floor)": best(repeat, lambda: validate_loop(path)),
-        "json.loads loop": best(repeat, lambda: json_loop(path)),
-    }
+    rss: dict[str, int] = {}
+    rows: dict[str, float] = {}
+    for name, args in CLI_ROWS.items():
+        rows[name] = best(repeat, lambda a=args, n=name: rss.__setitem__(n, cli_run(path, *a)))
+        if baseline is not None:
+            old = f"  baseline: {name[len('bridge ') :]}"
+            rows[old] = best(
+                repeat,
+                lambda a=args, n=old: rss.__setitem__(n, cli_run(path, *a, baseline=baseline)),
+            )
+    rows["bridge pipeline (in-process)"] = best(repeat, lambda: pipeline_run(path))
+    rows["msgspec decode_lines (floor)"] = best(repeat, lambda: msgspec_floor(path))
+    rows["msgspec per-line loop"] = best(repeat, lambda: msgspec_loop(path))
+    rows["pydantic validate_json loop"] = best(repeat, lambda: validate_loop(path))
+    rows["json.loads loop"] = best(repeat, lambda: json_loop(path))
     if shutil.which("jq"):
         rows["jq -c ."] = best(1, lambda: jq_run(path))
-    floor = lines / rows["validate_json loop (floor)"]
+    floor = lines / rows["msgspec decode_lines (floor)"]
     jq = lines / rows["jq -c ."] if "jq -c ." in rows else None
     for name, seconds in rows.items():
         rate = lines / seconds
         vs_jq = f"  {rate / jq:5.2f}x jq" if jq else ""
-        ratio = f"{rate / floor:5.2f}x floor{vs_jq}"
-        print(f"  {name:<30} {seconds:7.2f} s  {rate:>10,.0f} lines/s  {ratio}")
-    print(f"  bridge cli peak RSS: {max(rss) / 1024:.0f} MiB")
+        memory = f"  {rss[name] / 1024:4.0f} MiB" if name in rss else ""
+        print(
+            f"  {name:<32} {seconds:7.2f} s {rate:>11,.0f} lines/s {rate / floor:5.2f}x floor"
+            f"{vs_jq}{memory}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=HERE / "data")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--baseline", type=Path, help="another checkout to run side by side")
     args = parser.parse_args()
     files = sorted(args.data_dir.glob("*.jsonl"))
     if not files:
@@ -141,7 +212,7 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     tune_gc()  # as the CLI does; the floors are measured under the same collector settings
     for path in files:
-        bench_file(path, args.repeat)
+        bench_file(path, args.repeat, args.baseline)
         if path.with_suffix(".csv").exists():
             bench_csv(path.with_suffix(".csv"), args.repeat)
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
