@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -265,3 +266,46 @@ class Text(Plugin):
         )
     assert rows["summary"]["accepts"] == ["metric"]
     assert rows["jsonl"]["accepts"] is None
+
+
+def test_a_second_ctrl_c_while_waiting_for_a_slow_plugin_still_finishes_it(
+    plugin_dir: PluginDir, tmp_path: Path
+) -> None:
+    """The first SIGINT stops reading; waiting for a slow plugin to drain its queue, the second
+    drops the batches it has not taken, and every plugin still gets ``finish``."""
+    record = tmp_path / "slow.record"
+    proc = subprocess.Popen(
+        [
+            bridge_exe(),
+            str(CAPTURE),
+            "-p",
+            "recorder",
+            "-o",
+            f"recorder.record={record}",
+            "-o",
+            "recorder.delay=1",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=plugin_dir.env(K6MCP_BRIDGE_BATCH_SIZE="100"),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not record.exists() and time.monotonic() < deadline:  # started
+            time.sleep(0.05)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        second = time.monotonic()
+        assert proc.wait(timeout=30) == 130
+        assert time.monotonic() - second < 3, "the queued batches were not dropped"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    events = [json.loads(line) for line in record.read_text().splitlines()]
+    assert events[-1]["event"] == "finish" and events[-1]["status"] == "interrupted"
+    batches = sum(e["event"] == "batch" for e in events)
+    assert 0 < batches < RECORDS // 100

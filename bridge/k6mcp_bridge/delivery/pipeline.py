@@ -83,21 +83,32 @@ class Pipeline:
         self._workers = workers = [Worker(plugin, timeout) for plugin in self._plugins]
         status: Status = "completed"
         failure: BridgeError | None = None
+        now = False
+        """A second signal: stop now, without waiting for what the plugins have not taken."""
         try:
             for worker in workers:
                 worker.start(info)
             self._read(source)
         except KeyboardInterrupt:
-            status = "interrupted"
+            status, now = "interrupted", True
         except (TooManyErrors, PluginFailed) as exc:
             status, failure = "stopped", exc
         finally:
             if (self.interrupted or self.stop_requested) and status == "completed":
                 status = "interrupted"
-            if self._aggregation is not None:
-                self._send(self._aggregation.finish())
-            for worker in workers:
-                worker.sync()
+            try:
+                if not now:
+                    if self._aggregation is not None:
+                        self._send(self._aggregation.finish())
+                    for worker in workers:
+                        worker.sync()
+            except KeyboardInterrupt:
+                status, now = "interrupted", True
+            if now:  # the final numbers still reach every plugin, in finish(result)
+                if self._aggregation is not None and self._aggregation.final is None:
+                    self._aggregation.finish()
+                for worker in workers:
+                    worker.drop_pending()
             self._commit()
             failure = failure or self._policy_failure()
             if failure is not None and status == "completed":

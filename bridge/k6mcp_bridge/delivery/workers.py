@@ -20,6 +20,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
 
@@ -93,6 +94,13 @@ class Worker:
         done = threading.Event()
         self._put(_Call("", done.set))
         self._wait(done)
+
+    def drop_pending(self) -> None:
+        """Forget the batches the plugin has not taken yet (a second Ctrl-C: stop now). They are
+        not counted as processed, so a checkpoint still holds them."""
+        with suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
 
     def finish(self, result: RunResult) -> None:
         """Queue the plugin's ``finish`` (it runs for a failed plugin too, not a hung one)."""
