@@ -46,8 +46,15 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     module = _PUBLIC.get(name)
-    if module is None:
-        raise AttributeError(f"module 'k6mcp_bridge' has no attribute {name!r}")
+    if module is None:  # a submodule, as ``import k6mcp_bridge; k6mcp_bridge.plugin`` had it
+        try:
+            return import_module(f".{name}", __name__)
+        except ModuleNotFoundError:
+            raise AttributeError(f"module 'k6mcp_bridge' has no attribute {name!r}") from None
     value = getattr(import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

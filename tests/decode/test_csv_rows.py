@@ -609,3 +609,10 @@ def test_a_nul_byte_rejects_its_row_and_the_others_arrive() -> None:
     assert [(r.lineno, r.reason) for r in run.rejections] == [
         (3, "binary data: a NUL byte at column 2")
     ]
+
+
+def test_an_empty_timestamp_is_rejected_in_the_first_row_too() -> None:
+    """The time cache starts with text no stamp equals: a first row with no time is no 1970."""
+    run = decode_bytes(make_csv(row(time=""), row(), row(time="")))
+    assert [p.data.time.year for p in run.points] == [2026]
+    assert [(r.lineno, r.field) for r in run.rejections] == [(2, "timestamp"), (4, "timestamp")]

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import K6_SAMPLES, ROOT, Run
 from k6mcp_bridge.decode.json_lines import JsonDecoder, Rejection
-from k6mcp_bridge.input.lines import LineSplitter
+from k6mcp_bridge.input.lines import LineSplitter, Overlong
 from k6mcp_bridge.messages import PointMessage
 
 SAMPLES = K6_SAMPLES
@@ -487,3 +487,15 @@ def test_text_after_a_record_is_rejected_not_read_as_more_keys() -> None:
     assert [p.data.value for p in run.points] == [1.0]
     assert [(r.lineno, r.field) for r in run.rejections] == [(1, None), (2, None)]
     assert all("invalid JSON: trailing characters" in r.reason for r in run.rejections)
+
+
+def test_a_record_whose_line_is_over_the_limit_is_rejected_not_read_from_its_head() -> None:
+    """An overlong line stands in as its first bytes: even when they hold a whole record (the
+    rest of the line is, say, 64 MiB of spaces), neither fast path may read them."""
+    head = POINT_LINE + b" " * (4096 - len(POINT_LINE))
+    long_line = Overlong.of(head, 100_000_000, 64 << 20)
+    for batch in ([long_line], [POINT_LINE, long_line]):
+        run = decode_lines(batch)
+        assert len(run.points) == len(batch) - 1
+        assert [r.lineno for r in run.rejections] == [len(batch)]
+        assert "over the 67108864-byte limit" in run.rejections[0].reason

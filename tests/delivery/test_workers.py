@@ -309,3 +309,14 @@ def test_a_second_ctrl_c_while_waiting_for_a_slow_plugin_still_finishes_it(
     assert events[-1]["event"] == "finish" and events[-1]["status"] == "interrupted"
     batches = sum(e["event"] == "batch" for e in events)
     assert 0 < batches < RECORDS // 100
+
+
+def test_a_run_stopped_by_max_errors_still_exits_70_when_a_plugin_failed(
+    plugin_dir: PluginDir, tmp_path: Path
+) -> None:
+    """The precedence holds for a run that stopped on an error: 70 outranks --max-errors' 65."""
+    data = tmp_path / "bad-at-the-end.jsonl"
+    data.write_bytes(k6_stream(20) + b'{"type":"Point","metric":"m","data":{"time":"x"}}\n')
+    proc = run_bridge(plugin_dir, str(data), "-p", "boom", "--max-errors", "1")
+    assert "stopped after 1 rejected lines" in proc.stderr
+    assert proc.returncode == 70, proc.stderr

@@ -75,7 +75,7 @@ _BOM = "\ufeff"
 _PAIR_CACHE_SIZE = 4096
 _NAN = float("nan")
 _NO_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
-"""Stands in before the first row's time: never read, as an empty stamp is no time."""
+"""Stands in before the first row's time (whose text, ``None``, no stamp equals): never read."""
 _NO_TYPES: Mapping[str, MetricType] = MappingProxyType({})
 _TYPES = "|".join(get_args(MetricType))
 
@@ -145,7 +145,7 @@ class CsvDecoder:
         self._metrics: set[str] = set()
         self._warned: set[str] = set()
         self._pairs: dict[str, dict[str, str]] = {}
-        self._last_time: tuple[str, datetime] = ("", _NO_TIME)
+        self._last_time: tuple[str | None, datetime] = (None, _NO_TIME)
         for name, kind in self._metric_types.items():
             if kind not in get_args(MetricType):
                 raise ValueError(f"metric type {name}={kind}: expected one of {_TYPES}")

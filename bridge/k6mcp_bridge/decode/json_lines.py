@@ -118,7 +118,7 @@ class JsonDecoder:
 
         ``out`` keeps what was decoded even when a callback raises part way.
         """
-        if self._pending is None:
+        if self._pending is None and Overlong not in map(type, lines):
             records = decode_lines_fast(lines)  # the usual batch: all records, one C call
             if records is not None:
                 out.extend(records)
@@ -129,7 +129,7 @@ class JsonDecoder:
         lineno = self.lineno
         for line in lines:
             lineno += 1
-            if line[:1] == b"{" and self._pending is None:
+            if line[:1] == b"{" and self._pending is None and type(line) is not Overlong:
                 record = fast(line)
                 if record is not None:
                     append(record)

@@ -71,6 +71,9 @@ class Pipeline:
         self._aggregation = aggregation
         self._offsets: _Offsets | None = None
         self._first_line: bytes | None = None
+        self._torn = False
+        """A send was cut short (a second signal): some plugins lack a batch, so nothing more is
+        delivered and the checkpoint is not moved again."""
 
     def run(self, source: ByteStream) -> RunResult:
         """Read ``source`` to its end (or until stopped); every plugin's ``finish`` is called
@@ -167,7 +170,7 @@ class Pipeline:
         finally:
             self.stats.lines = decoding.lineno
             self.stats.rejoined = decoding.rejoined
-            if batch and self._policy_failure() is None:
+            if batch and self._policy_failure() is None and not self._torn:
                 self._deliver(batch)
 
     def _deliver(self, batch: list[Decoded]) -> None:
@@ -189,6 +192,7 @@ class Pipeline:
         """Give every worker the messages its plugin accepts (one filtered list per choice)."""
         views: dict[frozenset[str] | None, Sequence[AnyMessage]] = {None: messages}
         records = self.stats.messages
+        self._torn = True  # until every worker has it
         for worker in self._workers:
             accepts = worker.accepts
             view = views.get(accepts)
@@ -196,6 +200,7 @@ class Pipeline:
                 assert accepts is not None
                 view = views[accepts] = [m for m in messages if m.type in accepts]
             worker.send(Batch(view, records))
+        self._torn = False
 
     def _check(self) -> None:
         for worker in self._workers:
@@ -204,9 +209,11 @@ class Pipeline:
     def _commit(self) -> None:
         """Commit the offset of what every live plugin has processed (at-least-once)."""
         offsets = self._offsets
-        if offsets is None or self._on_commit is None:
+        if offsets is None or self._on_commit is None or self._torn:
             return
-        live = [w.records_done for w in self._workers if w.state == "ok"]
+        # under the fail policy the run stops for a failed plugin: it must get it all on restart
+        keep = self.settings.plugin_errors == "fail"
+        live = [w.records_done for w in self._workers if keep or w.state == "ok"]
         offsets.delivered(min(live, default=self.stats.messages))
         self._on_commit(offsets.committed)
 

@@ -21,7 +21,7 @@ from typing import BinaryIO
 from ..aggregate.aggregator import ThresholdResult
 from ..aggregate.stage import Aggregation, AggregationSettings, failed_thresholds
 from ..config import Settings
-from ..errors import BridgeError, ExitStatus
+from ..errors import BridgeError, ExitStatus, PluginFailed, TooManyErrors
 from ..input.checkpoint import Checkpoint
 from ..input.follower import Follower
 from ..input.source import ByteStream, open_source
@@ -121,6 +121,9 @@ def execute(
                 results = runner.once(source, stack)
             else:
                 results = runner.follow(Path(source), follow)
+        except (TooManyErrors, PluginFailed) as exc:  # a run stopped: the others still count
+            log.error("%s", exc)
+            return runner.exit_status(runner.results, stopped=exc.exit_status)
         except BridgeError as exc:
             log.error("%s", exc)
             return exc.exit_status
@@ -150,6 +153,8 @@ class _Runner:
         self.export_failed = False
         self.reports: list[PluginReport] = []
         """Every plugin's report of every run so far (a hung or failed one exits 70)."""
+        self.results: list[RunResult] = []
+        """Every run that ended so far."""
 
     def pipeline(self, on_commit: Callable[[int], None] | None = None) -> Pipeline:
         stage = None
@@ -160,7 +165,9 @@ class _Runner:
     def ran(self, pipeline: Pipeline, source: ByteStream) -> RunResult:
         """Run ``pipeline``; a plugin that hung is left out of the runs after this one."""
         try:
-            return self.finished(pipeline.run(source))
+            result = self.finished(pipeline.run(source))
+            self.results.append(result)
+            return result
         finally:
             self.reports.extend(pipeline.reports)
             hung = {r.name for r in pipeline.reports if r.state == "hung"}
@@ -215,12 +222,17 @@ class _Runner:
                 self.export_failed = True
         return result
 
-    def exit_status(self, results: list[RunResult]) -> ExitStatus:
-        """The most severe outcome, in the README's order: 130/143, 70, 99, 65, 2."""
+    def exit_status(
+        self, results: list[RunResult], stopped: ExitStatus | None = None
+    ) -> ExitStatus:
+        """The most severe outcome, in the README's order: 130/143, 70, 99, 65, 2; ``stopped``
+        is the status of a run that stopped on an error (``--max-errors``, the fail policy)."""
         if self.signals.received or any(r.status == "interrupted" for r in results):
             return self.signals.exit_status
         if any(r.state != "ok" for r in self.reports):  # each was reported when it happened
             return ExitStatus.PLUGIN_FAILED
+        if stopped is not None:
+            return stopped
         failed = [
             name for r in results if r.metrics is not None for name in failed_thresholds(r.metrics)
         ]
