@@ -23,9 +23,7 @@ from typing import Any, cast
 import msgspec
 from pydantic_core import SchemaValidator
 
-from .messages import AnyMessage, MetricMessage, Point, PointMessage
-
-Tags = dict[str, str]
+from .messages import AnyMessage, MetricMessage, Point, PointMessage, Tags
 
 
 class PointRecord(msgspec.Struct, gc=False):

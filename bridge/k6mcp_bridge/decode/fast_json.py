@@ -36,8 +36,8 @@ import msgspec
 from msgspec import UNSET, UnsetType
 from pydantic_core import SchemaValidator
 
-from ..messages import MetricMessage
-from ..samples import Decoded, PointRecord, Tags, validate_time
+from ..messages import MetricMessage, Tags
+from ..samples import Decoded, PointRecord, validate_time
 
 _validate_metric: Callable[[Any], MetricMessage] = SchemaValidator(
     MetricMessage.__pydantic_core_schema__

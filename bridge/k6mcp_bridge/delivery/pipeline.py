@@ -86,8 +86,7 @@ class Pipeline:
         self._workers = workers = [Worker(plugin, timeout) for plugin in self._plugins]
         status: Status = "completed"
         failure: BridgeError | None = None
-        now = False
-        """A second signal: stop now, without waiting for what the plugins have not taken."""
+        now = False  # a second signal: stop now, without waiting for what plugins have not taken
         try:
             for worker in workers:
                 worker.start(info)
