@@ -323,6 +323,7 @@ def test_json_schema_describes_both_message_kinds() -> None:
             "point",
             "metrics",
             "threshold",
+            "window",
         }
     assert isinstance(schema.get("title"), str)
 

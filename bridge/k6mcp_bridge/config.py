@@ -51,6 +51,8 @@ class Settings(BaseModel):
     """Seconds of stream time between two ``metrics`` messages; 0: only the final one."""
     summary_trend_stats: str = "avg,min,med,max,p(90),p(95)"
     """k6's ``--summary-trend-stats``: which trend values to compute (``count``, ``p(N)``...)."""
+    max_series: int = Field(1000, ge=1)
+    """Rollups: tag sets kept per metric; further ones fold into one ``(other)`` series."""
     bounded_memory: bool = False
     """Trends in a quantile sketch (1% relative error, flat memory) instead of every value."""
     test_duration: float | None = Field(None, gt=0)

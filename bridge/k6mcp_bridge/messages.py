@@ -7,6 +7,9 @@ Every message is a ``{"type": ..., "data": ...}`` envelope:
 ========== ====================== =========================
 ``metric`` :class:`Metric`         a k6 ``Metric`` record
 ``point``  :class:`Point`          a k6 ``Point`` record
+``metrics``:class:`MetricsSnapshot`the aggregation (snapshots)
+``threshold``:class:`ThresholdVerdict` threshold evaluation
+``window`` :class:`Window`         the rollups (closed time buckets)
 ========== ====================== =========================
 
 The data models accept two shapes: the flat MCP shape they serialise to (so a
@@ -110,10 +113,32 @@ class PointMessage(_Model):
 Number = Annotated[float, WithJsonSchema(_NUMBER_OR_INFINITY)]
 
 
+class WindowedFailure(_Model):
+    """One trailing window of a windowed threshold (``p(95)<30 over 1s``) and its value."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+    observed: Number | None
+
+
+class ThresholdWindow(_Model):
+    """How a windowed threshold fared: the window length, the first failing window and the
+    worst one (``None`` while none failed)."""
+
+    over_s: float
+    """The window length in seconds (``over 1s``)."""
+    windows: int
+    """Windows evaluated so far (0: the run is shorter than the window; judged on the whole run)."""
+    first_failure: WindowedFailure | None = None
+    worst: WindowedFailure | None = None
+
+
 class ThresholdState(_Model):
     ok: bool
     observed: Number | None = None
     """The value compared (``None`` when there is none, e.g. an empty rate)."""
+    window: ThresholdWindow | None = None
+    """For a windowed threshold (``... over DURATION``): its windows."""
 
 
 class MetricSummary(_Model):
@@ -176,6 +201,8 @@ class ThresholdVerdict(_Model):
     """The value compared; ``None`` when k6 has none (e.g. an empty rate)."""
     abort_on_fail: bool = False
     final: bool = False
+    window: ThresholdWindow | None = None
+    """For a windowed threshold (``... over DURATION``): its windows."""
 
 
 class ThresholdMessage(_Model):
@@ -183,8 +210,69 @@ class ThresholdMessage(_Model):
     data: ThresholdVerdict
 
 
-AnyMessage = MetricMessage | PointMessage | MetricsMessage | ThresholdMessage
-MESSAGE_TYPES: tuple[str, ...] = ("metric", "point", "metrics", "threshold")
+class Sketch(_Model):
+    """A trend's values in one bucket, as DDSketch's logarithmic mapping: a positive value ``v``
+    counts in bin ``ceil(log(v) / log(gamma))``, ``gamma = (1 + alpha) / (1 - alpha)``; a
+    negative one in the same bin of ``negative``. Bins of equal ``alpha`` add up exactly."""
+
+    alpha: float = 0.01
+    """The relative error of any quantile read from it."""
+    positive: dict[int, int] = {}
+    negative: dict[int, int] = {}
+    zeros: int = 0
+    pos_inf: int = 0
+    neg_inf: int = 0
+
+
+class SeriesRollup(_Model):
+    """One series (a metric and one tag set) in one time bucket. Two of them merge exactly:
+    counts and sums add, min and max take the extremes, sketch bins add, a gauge keeps the
+    later ``last``."""
+
+    metric: str
+    type: MetricType
+    tags: Tags
+    """The series' tag set; ``(other)`` as a value marks the series that folds what the
+    cardinality cap (``max_series``) left out."""
+    count: int
+    """Samples in the bucket."""
+    sum: Number
+    min: Number
+    max: Number
+    nonzero: int | None = None
+    """Rates: the samples that are not 0 (k6's passes)."""
+    last: Number | None = None
+    """Gauges: the last value in stream order..."""
+    last_time: AwareDatetime | None = None
+    """...and its sample time."""
+    sketch: Sketch | None = None
+    """Trends: the distribution (≤ 1% relative error on any quantile)."""
+
+
+class Window(_Model):
+    """A closed time bucket: every series that had samples in ``[start, end)``.
+
+    Bucket starts are multiples of ``width_s`` since the Unix epoch. Widths come from a ladder in
+    which each divides the next (1, 2, 10, 30, 60, 300, 600, 1800, 3600 s); a long run moves up
+    it so that it keeps about 1,200 buckets, and later buckets are wider. ``late`` marks a bucket
+    sent again with only the samples that arrived after it closed: merge it into the first."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+    width_s: int
+    series: list[SeriesRollup]
+    late: bool = False
+    final: bool = False
+    """Sent at the end of the stream (the last buckets close then, however recent)."""
+
+
+class WindowMessage(_Model):
+    type: Literal["window"] = "window"
+    data: Window
+
+
+AnyMessage = MetricMessage | PointMessage | MetricsMessage | ThresholdMessage | WindowMessage
+MESSAGE_TYPES: tuple[str, ...] = ("metric", "point", "metrics", "threshold", "window")
 """Every message ``type``, for :attr:`~k6mcp_bridge.Plugin.accepts`."""
 Message = Annotated[AnyMessage, Field(discriminator="type")]
 """Any MCP message; discriminated on ``type``."""

@@ -262,7 +262,7 @@ class Text(Plugin):
     for name, shown in (("wrong", "{'points'}"), ("text", "'point'")):
         assert rows[name]["error"] == (
             f"k6t_wrong:{name.title()}.accepts must be a set of message types "
-            f"(metric, point, metrics, threshold), not {shown}"
+            f"(metric, point, metrics, threshold, window), not {shown}"
         )
     assert rows["summary"]["accepts"] == ["metric"]
     assert rows["jsonl"]["accepts"] is None

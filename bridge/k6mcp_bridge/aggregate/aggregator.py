@@ -31,7 +31,14 @@ from typing import cast
 from ..k6.builtin_metrics import BUILTIN_METRICS
 from ..k6.sinks import DEFAULT_TREND_STATS, Sink, new_sink, parse_trend_stats
 from ..k6.thresholds import Threshold, ThresholdError, parse_metric_key, thresholds_for
-from ..messages import Metric, MetricMessage, MetricType, Submetric, ValueKind
+from ..messages import (
+    Metric,
+    MetricMessage,
+    MetricType,
+    Submetric,
+    ThresholdWindow,
+    ValueKind,
+)
 from ..samples import Decoded, PointRecord
 
 CHUNK = 4096
@@ -79,6 +86,8 @@ class ThresholdResult:
     """False when skipped during the run because the metric has no samples yet."""
     abort: bool
     """Failed, ``abortOnFail``, and past its ``delayAbortEval``: k6 would abort the test."""
+    window: ThresholdWindow | None = None
+    """A windowed threshold's windows (see :mod:`.windowed`)."""
 
 
 class _Series:
@@ -259,7 +268,18 @@ class Aggregator:
         series.thresholds.append(threshold)
         self._thresholds.append((threshold, series))
 
+    def add_submetric(self, threshold: Threshold) -> None:
+        """Keep the submetric of ``threshold``'s selector (one evaluated elsewhere: a windowed
+        threshold), so that the summary shows it."""
+        if threshold.tags:
+            self._submetric(threshold.metric, frozenset(threshold.tags), threshold.key)
+
     # --- reading -----------------------------------------------------------------------------
+
+    def type_of(self, name: str) -> MetricType | None:
+        """Metric ``name``'s type; ``None`` while it is unknown."""
+        series = self._metrics.get(name)
+        return None if series is None else series.type
 
     @property
     def sample_span_s(self) -> float:

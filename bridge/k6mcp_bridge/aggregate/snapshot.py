@@ -32,7 +32,7 @@ def snapshot_from(
     verdicts: dict[str, dict[str, ThresholdState]] = {}
     for result in results:
         verdicts.setdefault(result.metric, {})[result.threshold.source] = ThresholdState(
-            ok=result.ok, observed=result.observed
+            ok=result.ok, observed=result.observed, window=result.window
         )
     metrics = {
         info.name: MetricSummary(

@@ -30,7 +30,9 @@ from ..messages import (
 )
 from ..samples import Decoded
 from .aggregator import Aggregator, ThresholdResult
+from .rollups import DEFAULT_MAX_SERIES, Rollups
 from .snapshot import snapshot_from
+from .windowed import WindowedThresholds
 
 log = logging.getLogger("k6mcp_bridge")
 
@@ -44,6 +46,10 @@ class AggregationSettings:
     test_duration: float | None = None
     thresholds: Sequence[Threshold] = field(default_factory=tuple)
     """Thresholds from outside the stream (``--threshold``, ``--thresholds-from``)."""
+    windows: bool = False
+    """Send ``window`` messages (some plugin accepts them)."""
+    max_series: int = DEFAULT_MAX_SERIES
+    """Tag sets per metric in the rollups before the rest fold into ``(other)``."""
 
 
 class Aggregation:
@@ -56,8 +62,16 @@ class Aggregation:
     ) -> None:
         self.settings = settings
         self.aggregator = Aggregator(settings.trend_stats, settings.bounded)
+        windowed = [t for t in settings.thresholds if t.over_s is not None]
         for threshold in settings.thresholds:
-            self.aggregator.add_threshold(threshold)
+            if threshold.over_s is None:
+                self.aggregator.add_threshold(threshold)
+            else:
+                self.aggregator.add_submetric(threshold)
+        self.windowed = WindowedThresholds(windowed)
+        self.rollups: Rollups | None = None
+        if settings.windows or windowed:
+            self.rollups = Rollups(self.aggregator.type_of, settings.max_series)
         self.groups = GroupTree()
         self.final: MetricsSnapshot | None = None
         self._on_abort = on_abort
@@ -76,16 +90,40 @@ class Aggregation:
         self.aggregator.add(batch)
         self.groups.add(batch)
         last = self.aggregator.last_time
+        messages = self._windows(final=False, batch=batch)
         if not self._interval or last is None:
-            return []
+            return messages
         if self._next is None:
             first = self.aggregator.first_time or last
             self._next = first + self._interval
         if last < self._next:
-            return []
+            return messages
         while self._next <= last:
             self._next += self._interval
-        return self._report(final=False)
+        return messages + self._report(final=False)
+
+    def _windows(self, *, final: bool, batch: Sequence[Decoded] = ()) -> list[AnyMessage]:
+        """The buckets the batch closed, as ``window`` messages (when wanted), and the windowed
+        thresholds whose verdict they changed."""
+        rollups = self.rollups
+        if rollups is None:
+            return []
+        if batch:
+            rollups.add(batch)
+        closed = rollups.close(self.aggregator.last_time, final=final)
+        if not closed:
+            return []
+        windowed = self.windowed
+        if windowed and self.aggregator.first_time is not None:
+            windowed.first_time = self.aggregator.first_time.timestamp()
+        messages: list[AnyMessage] = []
+        for bucket in closed:
+            windowed.on_close(bucket)
+            if self.settings.windows:
+                messages.append(rollups.message(bucket))
+        if windowed and not final:
+            messages += self._verdicts_of(windowed.results(final=False), final=False)
+        return messages
 
     def finish(self) -> list[AnyMessage]:
         """The final snapshot and every threshold's final verdict; says what was left out."""
@@ -101,11 +139,23 @@ class Aggregation:
             log.warning("threshold ignored: %s", problem)
         for name in aggregator.unknown_threshold_metrics():
             log.warning("thresholds on %r: no such metric in the stream (k6 rejects them)", name)
-        return self._report(final=True)
+        return self._windows(final=True) + self._report(final=True)
 
     def _report(self, *, final: bool) -> list[AnyMessage]:
         duration = self.duration_s
         results = self.aggregator.evaluate_thresholds(duration, final=final)
+        results += self.windowed.results(final=final)
+        messages = self._verdicts_of(results, final=final)
+        snapshot = snapshot_from(
+            self.aggregator, self.groups, duration, final=final, results=results
+        )
+        if final:
+            self.final = snapshot
+        messages.insert(0, MetricsMessage(data=snapshot))
+        return messages
+
+    def _verdicts_of(self, results: Sequence[ThresholdResult], *, final: bool) -> list[AnyMessage]:
+        """A ``threshold`` message per changed verdict (every verdict when ``final``)."""
         messages: list[AnyMessage] = []
         for result in results:
             key = (result.metric, result.threshold.source)
@@ -116,12 +166,6 @@ class Aggregation:
                 messages.append(_verdict(result, final))
             if result.abort and not self._aborted:
                 self._abort(result)
-        snapshot = snapshot_from(
-            self.aggregator, self.groups, duration, final=final, results=results
-        )
-        if final:
-            self.final = snapshot
-        messages.insert(0, MetricsMessage(data=snapshot))
         return messages
 
     def _abort(self, result: ThresholdResult) -> None:
@@ -145,6 +189,7 @@ def _verdict(result: ThresholdResult, final: bool) -> ThresholdMessage:
             observed=result.observed,
             abort_on_fail=result.threshold.abort_on_fail,
             final=final,
+            window=result.window,
         )
     )
 

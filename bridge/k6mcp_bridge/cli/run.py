@@ -195,7 +195,7 @@ def run(
         )
         if settings.abort_on_fail and (following is None or following.wait_pid is None):
             raise ConfigError("--abort-on-fail needs --follow with --wait-pid (the k6 to stop)")
-        aggregation = aggregation_settings(settings, bool(plugins))
+        aggregation = aggregation_settings(settings, plugins)
     except BridgeError as exc:
         log.error("%s", exc)
         raise typer.Exit(exc.exit_status) from None

@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,14 +79,17 @@ def _signals() -> Iterator[_Signals]:
             signal.signal(sig, old)
 
 
-def aggregation_settings(settings: Settings, has_plugins: bool) -> AggregationSettings | None:
+def aggregation_settings(
+    settings: Settings, plugins: Sequence[Plugin]
+) -> AggregationSettings | None:
     """What to aggregate; ``None`` when nothing would read it (no plugin, export or threshold).
+    Rollups run when a plugin accepts ``window`` messages or a threshold is windowed.
 
     Raises ConfigError (naming the expression) for a threshold k6 would reject."""
     thresholds = [parse_cli_threshold(text) for text in settings.thresholds]
     if settings.thresholds_from is not None:
         thresholds += thresholds_from_script(settings.thresholds_from)
-    if not (has_plugins or thresholds or settings.summary_export):
+    if not (plugins or thresholds or settings.summary_export):
         return None
     parse_trend_stats(settings.summary_trend_stats)  # a bad list is a start-up error
     return AggregationSettings(
@@ -95,6 +98,8 @@ def aggregation_settings(settings: Settings, has_plugins: bool) -> AggregationSe
         snapshot_interval=settings.snapshot_interval,
         test_duration=settings.test_duration,
         thresholds=tuple(thresholds),
+        windows=any(p.accepts is None or "window" in p.accepts for p in plugins),
+        max_series=settings.max_series,
     )
 
 

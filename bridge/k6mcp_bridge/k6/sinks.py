@@ -97,6 +97,20 @@ def interpolate(p: float, n: int, at: Callable[[int], float]) -> float:
     return j + (k - j) * (i - lo)
 
 
+def sketch_percentile(sketch: QuantileSketch, p: float, n: int, low: float, high: float) -> float:
+    """k6's ``P(p)`` over ``n >= 2`` values held in ``sketch``, whose exact extremes are ``low``
+    and ``high``: ranks 0 and ``n - 1`` are exact, the others within the sketch's error."""
+
+    def at(rank: int) -> float:
+        if rank == 0:
+            return low
+        if rank == n - 1:
+            return high
+        return min(max(sketch.value_at(rank), low), high)
+
+    return interpolate(p, n, at)
+
+
 class Sink:
     """Base of the four sinks: an ``array('d')`` buffer that :meth:`flush` folds and empties."""
 
@@ -279,15 +293,7 @@ class TrendSink(Sink):
         if self._sketch is None:
             self._sort()
             return interpolate(p, n, self.buffer.__getitem__)
-        return interpolate(p, n, self._estimate)
-
-    def _estimate(self, rank: int) -> float:
-        if rank == 0:
-            return self.min
-        if rank == self.samples - 1:
-            return self.max
-        assert self._sketch is not None
-        return min(max(self._sketch.value_at(rank), self.min), self.max)
+        return sketch_percentile(self._sketch, p, n, self.min, self.max)
 
     def _sort(self) -> None:
         """Sort the values in place: merge a short unsorted tail into the sorted prefix."""

@@ -21,12 +21,13 @@ accepts a bare ``p`` as the method and evaluates it as ``p(0)``; so does this mo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..errors import ConfigError
 from ..messages import MetricType, ThresholdSpec
-from .go_literals import go_format_float, parse_go_float, parse_k6_duration
+from .go_literals import go_format_float, parse_go_duration, parse_go_float, parse_k6_duration
 
 OPERATORS = ("<=", "<", ">=", ">", "===", "==", "!=")
 """In k6's scan order: the first one found in the expression splits it."""
@@ -107,6 +108,8 @@ class Threshold:
     abort_on_fail: bool = False
     delay_abort_eval: float | None = None
     """Seconds of test-run time before a failure may abort the test (None: at once)."""
+    over_s: float | None = None
+    """A windowed threshold (``p(95)<30 over 1s``, the bridge's own): the window in seconds."""
 
     @property
     def stat(self) -> str:
@@ -210,6 +213,27 @@ def parse_expression(source: str, key: str = "?") -> tuple[str, float | None, st
     return method, percentile, op, value
 
 
+_OVER = re.compile(r"\s+over\s+(\S+)\s*$")
+
+
+def split_window(source: str, key: str = "?") -> tuple[str, float | None]:
+    """``('p(95)<30', 1.0)`` for ``'p(95)<30 over 1s'`` (a Go duration, > 0); no window:
+    ``(source, None)``."""
+    match = _OVER.search(source)
+    if match is None:
+        return source, None
+    text = match.group(1)
+    try:
+        nanoseconds = parse_go_duration(text)
+    except ValueError as exc:
+        raise _fail(
+            source, key, f"bad window {text!r} after 'over': {exc} (Go durations: 30s, 5m, 1h30m)"
+        ) from None
+    if nanoseconds <= 0:
+        raise _fail(source, key, f"the window after 'over' must be longer than 0, not {text!r}")
+    return source[: match.start()], nanoseconds / 1e9
+
+
 def parse_threshold(
     key: str,
     source: str,
@@ -221,7 +245,8 @@ def parse_threshold(
     """A threshold on metric key ``key`` (``name`` or ``name{tag:value}``), validated against
     ``metric_type`` when it is known."""
     metric, tags, sink_key = parse_metric_key(key)
-    method, percentile, op, value = parse_expression(source, sink_key)
+    expression, over_s = split_window(source, sink_key)
+    method, percentile, op, value = parse_expression(expression, sink_key)
     delay = None
     if delay_abort_eval is not None:
         try:
@@ -231,7 +256,7 @@ def parse_threshold(
                 source, sink_key, f"bad delayAbortEval {delay_abort_eval!r}: {exc}"
             ) from None
     threshold = Threshold(
-        metric, tags, sink_key, source, method, percentile, op, value, abort_on_fail, delay
+        metric, tags, sink_key, source, method, percentile, op, value, abort_on_fail, delay, over_s
     )
     if metric_type is not None:
         threshold.check_type(metric_type)
