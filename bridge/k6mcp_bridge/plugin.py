@@ -37,6 +37,8 @@ class RunInfo:
     bridge_version: str
     resumed: bool = False
     """True when a followed file is resumed from a checkpoint mid-file (append, don't reset)."""
+    script: str | None = None
+    """The k6 script, when the bridge was told (``--thresholds-from``)."""
 
 
 @dataclass

@@ -79,8 +79,13 @@ class Pipeline:
         """Read ``source`` to its end (or until stopped); every plugin's ``finish`` is called
         (but a hung plugin's). Raises PluginFailed under ``plugin_errors = fail``."""
         started = time.monotonic()
+        script = self.settings.thresholds_from
         info = RunInfo(
-            source.name, datetime.now(timezone.utc), __version__, source.start.offset > 0
+            source.name,
+            datetime.now(timezone.utc),
+            __version__,
+            source.start.offset > 0,
+            None if script is None else str(script),
         )
         timeout = self.settings.plugin_timeout
         self._workers = workers = [Worker(plugin, timeout) for plugin in self._plugins]
