@@ -83,6 +83,17 @@ class QuantileSketch:
         self.neg_inf += other.neg_inf
         self._index = None
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, QuantileSketch):
+            return NotImplemented
+
+        def bins(s: QuantileSketch) -> tuple[object, ...]:
+            return (s.gamma, s.pos, s.neg, s.zeros, s.pos_inf, s.neg_inf)
+
+        return bins(self) == bins(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
     @property
     def count(self) -> int:
         buckets = sum(self.pos.values()) + sum(self.neg.values())
