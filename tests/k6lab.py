@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs
 
 _HTML = b"<!doctype html><html><head><title>k6lab</title></head><body>ok</body></html>\n"
 _ITEMS = b'{"items":[{"id":1,"name":"one"},{"id":2,"name":"two"},{"id":3,"name":"three"}]}\n'
@@ -22,7 +23,8 @@ _NOT_FOUND = b"not found\n"
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """Fixed endpoints: `/`, `/api/items`, `/slow` (20 ms), everything else 404."""
+    """Fixed endpoints: `/`, `/api/items`, `/slow` (20 ms), `/sleep?ms=N` (N ms, at most 1 s),
+    everything else 404."""
 
     protocol_version = "HTTP/1.1"  # keep-alive, so k6 reuses connections
     disable_nagle_algorithm = True  # headers and body are two writes: avoid 40 ms delayed ACKs
@@ -36,6 +38,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/slow":
             time.sleep(0.02)
             self._reply(200, "text/plain", b"slow\n")
+        elif path == "/sleep":
+            query = parse_qs(self.path.partition("?")[2])
+            time.sleep(min(float(query.get("ms", ["0"])[0]), 1000.0) / 1000)
+            self._reply(200, "text/plain", b"slept\n")
         else:
             self._reply(404, "text/plain", _NOT_FOUND)
 

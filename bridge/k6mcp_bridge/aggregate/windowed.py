@@ -99,8 +99,8 @@ class WindowedThresholds:
             state.worst = judged
 
     def results(self, *, final: bool) -> list[ThresholdResult]:
-        """Every windowed threshold's verdict now; at the end, one whose run was shorter than
-        its window is judged on the whole run."""
+        """Every windowed threshold's verdict now, observed in its worst window; at the end, one
+        whose run was shorter than its window is judged on the whole run."""
         results = []
         for state in self._states:
             threshold = state.threshold
@@ -110,7 +110,7 @@ class WindowedThresholds:
                 state.windows = 0
             evaluated = state.last is not None or final
             ok = state.first_failure is None
-            shown = state.worst if state.first_failure is not None else state.last
+            shown = state.worst or state.last
             observed = shown.observed if shown is not None else None
             abort = threshold.should_abort(ok, 0.0 if shown is None else shown.end)
             results.append(

@@ -28,7 +28,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..messages import Check, Group, MetricsSnapshot, MetricSummary
+from ..messages import Check, Group, MetricsSnapshot, MetricSummary, ThresholdWindow
 from .summary_export import js_number, js_to_fixed
 
 DEFAULT_TREND_STATS = ("avg", "min", "med", "max", "p(90)", "p(95)")
@@ -273,11 +273,41 @@ def _threshold_lines(
         for source, state in (metric.thresholds or {}).items():
             mark = style("✓", "green") if state.ok else style("✗", "red")
             stat = re.split(r"[=><]", source, maxsplit=1)[0].strip()
-            value = _threshold_value(name, metric, stat, source, columns, observed)
+            if state.window is None:
+                value = _threshold_value(name, metric, stat, source, columns, observed)
+            else:
+                value = _shown(state.observed, metric, columns.time_unit)
             shown = style(f"'{source.strip()}'", "white")
             lines.append(f"{indent}{mark} {shown} {style(stat, 'white')}={style(value, 'cyan')}")
+            if state.window is not None:
+                lines += _window_lines(indent, stat, metric, state.window, columns.time_unit)
         lines.append("\n")
     return lines
+
+
+def _shown(value: float | None, metric: MetricSummary, time_unit: str | None) -> str:
+    return "undefined" if value is None else humanize(value, metric, time_unit)
+
+
+def _window_lines(
+    indent: str, stat: str, metric: MetricSummary, window: ThresholdWindow, time_unit: str | None
+) -> list[str]:
+    """A windowed threshold's first failing window and its worst one (the bridge's own)."""
+    if window.windows == 0:
+        return [f"{indent}  judged on the whole run (it is shorter than the window)"]
+    first, worst = window.first_failure, window.worst
+    if first is None:
+        items = [("worst window", worst)]
+    elif first == worst:
+        items = [("first and worst failing window", first)]
+    else:
+        items = [("first failing window", first), ("worst window", worst)]
+    return [
+        f"{indent}  {label} {judged.start.isoformat()} .. {judged.end.time().isoformat()} "
+        f"{stat}={_shown(judged.observed, metric, time_unit)}"
+        for label, judged in items
+        if judged is not None
+    ]
 
 
 def _threshold_value(
