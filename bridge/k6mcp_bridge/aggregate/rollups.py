@@ -1,7 +1,8 @@
 """Rollups: every series (a metric and one tag set) in time buckets, closed as ``window``s.
 
-A point is one datetime comparison (is it in the current bucket?), one tuple of its tags, one
-dict lookup and one C ``array.append``; the numbers of a bucket are computed once, when it
+A point is, mostly, two identity checks (the same time and the same tags dict as the point
+before: k6 writes a request's samples together), one small tuple, one dict lookup and one C
+``array.append``; the numbers of a bucket are computed once, when it
 closes (:class:`~.buckets.Bucket`). A bucket ``[start, start + width)`` closes once the latest
 sample time is ``GRACE_S`` past its end (k6 stamps an HTTP request with its start time and
 writes it when it ends, so samples arrive a little out of order); a sample for a bucket already
@@ -46,7 +47,11 @@ OTHER = "(other)"
 
 TagPairs = tuple[tuple[str, str], ...]
 Key = tuple[str, TagPairs]
-"""A series: the metric's name and its tags as ``(name, value)`` pairs."""
+"""A series: the metric's name and its tags as sorted ``(name, value)`` pairs."""
+RawKey = tuple[str, int]
+"""A metric's name and the number of a tag set (see :meth:`Rollups._tag_set`)."""
+SAME_TAGS = 4096
+"""Tag dicts remembered by identity."""
 
 
 class _Timed(array):  # type: ignore[type-arg]
@@ -59,11 +64,9 @@ class _Timed(array):  # type: ignore[type-arg]
 class _Slot:
     start: int
     width: int
-    lo: datetime
-    hi: datetime
     late: bool
-    values: dict[Key, array[float]] = field(default_factory=dict)
-    """Raw keys (tags as the record had them) to the values, in stream order."""
+    values: dict[RawKey, array[float]] = field(default_factory=dict)
+    """(metric, tag set number) to the values, in stream order."""
 
 
 @dataclass
@@ -94,8 +97,13 @@ class Rollups:
         """``type_of`` gives a metric's type (``None``: unknown, its points are skipped)."""
         self.max_series = max_series
         self._type_of = type_of
-        self._canon: dict[Key, Key] = {}
-        """Raw key → the series it counts in (sorted tags, or the metric's ``(other)``)."""
+        self._same: dict[int, tuple[Tags, int]] = {}
+        """``id(tags)`` → (that dict, its tag set's number)."""
+        self._numbers: dict[TagPairs, int] = {}
+        """A tag set (sorted pairs) → its number; 0 is no tags."""
+        self._pairs: dict[int, TagPairs] = {0: ()}
+        self._canon: dict[RawKey, Key] = {}
+        """(metric, tag set number) → the series it counts in (or the metric's ``(other)``)."""
         self.tags: dict[Key, Tags] = {}
         """Every series' tags."""
         self.types: dict[str, MetricType] = {}
@@ -118,20 +126,33 @@ class Rollups:
 
     def add(self, records: Sequence[Decoded]) -> None:
         slot = self._slot
-        if slot is None:
-            lo = hi = datetime.max.replace(tzinfo=timezone.utc)
-            values: dict[Key, array[float]] = {}
-        else:
-            lo, hi, values = slot.lo, slot.hi, slot.values
+        lo, hi = (slot.start, slot.start + slot.width) if slot is not None else (math.inf, 0)
+        values = slot.values if slot is not None else {}
+        same = self._same
+        last_time: datetime | None = None
+        last_tags: Tags | None = None
+        number = 0
         for record in records:
             if type(record) is not PointRecord:
                 continue
             time = record.time
-            if not lo <= time < hi:
-                slot = self._slot_at(time)
-                lo, hi, values = slot.lo, slot.hi, slot.values
+            if time is not last_time:  # k6 stamps the samples of a request with one time
+                last_time = time
+                seconds = time.timestamp()  # cheaper than comparing datetimes of two tzinfos
+                if not lo <= seconds < hi:
+                    slot = self._slot_at(seconds)
+                    lo, hi, values = slot.start, slot.start + slot.width, slot.values
             tags = record.tags
-            key = (record.metric, tuple(tags.items()) if tags else ())
+            if tags is not last_tags:  # ... and with one tag set
+                last_tags = tags
+                if tags is None:
+                    number = 0
+                else:
+                    known = same.get(id(tags))
+                    if known is None or known[0] is not tags:
+                        known = self._tag_set(tags)
+                    number = known[1]
+            key = (record.metric, number)
             buffer = values.get(key)
             if buffer is None:
                 buffer = self._buffer(values, key)
@@ -142,21 +163,34 @@ class Rollups:
                 buffer.time = time
         self._slot = slot
 
-    def _slot_at(self, time: datetime) -> _Slot:
-        seconds = time.timestamp()
+    def _tag_set(self, tags: Tags) -> tuple[Tags, int]:
+        """The number of the tag set ``tags`` holds, remembered by the dict's identity (the JSON
+        decoder hands out one dict per distinct tag text, so most points hit; the memory holds
+        the dict, so its id cannot be reused while remembered)."""
+        pairs = tuple(sorted(tags.items()))
+        number = self._numbers.get(pairs)
+        if number is None:
+            number = self._numbers[pairs] = len(self._numbers) + 1
+            self._pairs[number] = pairs
+        if len(self._same) >= SAME_TAGS:
+            self._same.clear()
+        known = self._same[id(tags)] = (tags, number)
+        return known
+
+    def _slot_at(self, seconds: float) -> _Slot:
         width = self._widths[bisect_right(self._starts, seconds) - 1]
         start = math.floor(seconds / width) * width
         slot = self._open.get(start)
         if slot is None:
             late = start + width <= self._sent_upto
-            slot = _Slot(start, width, utc(start), utc(start + width), late)
+            slot = _Slot(start, width, late)
             self._open[start] = slot
             self._frontier = max(self._frontier, start + width)
             if self.first_start is None or start < self.first_start:
                 self.first_start = start
         return slot
 
-    def _buffer(self, values: dict[Key, array[float]], key: Key) -> array[float] | None:
+    def _buffer(self, values: dict[RawKey, array[float]], key: RawKey) -> array[float] | None:
         metric = key[0]
         kind = self.types.get(metric) or self._type_of(metric)
         if kind is None:
@@ -168,9 +202,9 @@ class Rollups:
         values[key] = buffer
         return buffer
 
-    def _series(self, key: Key) -> Key:
+    def _series(self, key: RawKey) -> Key:
         metric = key[0]
-        canonical = (metric, tuple(sorted(key[1])))
+        canonical = (metric, self._pairs[key[1]])
         if canonical in self.tags:
             return canonical
         count = self._count.get(metric, 0)
