@@ -353,7 +353,6 @@ def render(
     checks: Sequence[Check] | None = None,
     observed: Observed | None = None,
     trend_stats: Sequence[str] | None = None,
-    time_unit: str | None = None,
     color: bool = False,
 ) -> str:
     """The text k6 v1.1.0 writes to stdout at the end of a test (``\\n`` + summary + ``\\n\\n``).
@@ -361,11 +360,13 @@ def render(
     ``checks``: the list under TOTAL RESULTS (:meth:`GroupTree.checks`; default: the
     snapshot's root group, merged by name). ``observed``: threshold values that are not among
     the trend stats (a ``p(99.9)`` threshold; from the threshold verdicts). ``trend_stats``:
-    the columns (default: the trends' own keys). ``time_unit``: ``--summary-time-unit``.
+    the columns (default: the trends' own keys). Times are in the snapshot's
+    ``summary_time_unit`` (k6's ``summaryTimeUnit``), else in k6's automatic units.
     ``color``: k6's ANSI colors (k6 uses them when stdout is a terminal).
     """
     style = _Style(color)
     metrics = snapshot.metrics
+    time_unit = snapshot.summary_time_unit
     stats = trend_stats or next(
         (list(m.values) for m in metrics.values() if m.type == "trend"), DEFAULT_TREND_STATS
     )
