@@ -43,6 +43,8 @@ _TIME_UNITS = {"s": ("s", 0.001), "ms": ("ms", 1.0), "us": ("µs", 1000.0)}
 _BYTE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 _COLORS = {"green": "32", "red": "31", "white": "37", "cyan": "36"}
 _FAINT = "2"
+_PERCENTILE_SOURCE = re.compile(r"p\((\d+(?:\.\d+)?)\)\s*[<>=]")
+"""A threshold whose percentile k6 adds to the values (``extractPercentileThresholdSource``)."""
 Observed = Mapping[tuple[str, str], float | None]
 """``(metric key, threshold source)`` → the value the threshold was compared with."""
 
@@ -274,6 +276,8 @@ def _threshold_lines(
             mark = style("✓", "green") if state.ok else style("✗", "red")
             stat = re.split(r"[=><]", source, maxsplit=1)[0].strip()
             value = _threshold_value(name, metric, stat, source, columns, observed)
+            if value is None:  # JavaScript: join() drops undefined, a template literal prints it
+                value = "undefined" if style.enabled else ""
             shown = style(f"'{source.strip()}'", "white")
             lines.append(f"{indent}{mark} {shown} {style(stat, 'white')}={style(value, 'cyan')}")
         lines.append("\n")
@@ -287,7 +291,9 @@ def _threshold_value(
     source: str,
     columns: _Columns,
     observed: Observed,
-) -> str:
+) -> str | None:
+    """The value k6 shows: a trend's own column, else a percentile k6 computed for the
+    threshold alone; ``None`` (JavaScript's undefined) for another stat not among the columns."""
     cells = columns.cells[name]
     if metric.type == "counter":
         return cells[0] if stat == "count" else cells[1]
@@ -295,6 +301,8 @@ def _threshold_value(
         return cells[0]
     if stat in columns.trend_stats:
         return cells[list(columns.trend_stats).index(stat)]
+    if not _PERCENTILE_SOURCE.match(source.strip()):
+        return None
     value = observed.get((name, source), metric.values.get(stat))
     return "undefined" if value is None else humanize(value, metric, columns.time_unit)
 
