@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import k6lab
 from conftest import (
     K6_RUN,
     K6_RUN_GZ,
@@ -536,3 +537,22 @@ def test_what_the_summary_leaves_out_is_said() -> None:
     result = runner.invoke(app, ["--threshold", "itms_seen:count>0", "-"], input=no_definition)
     assert "points of 'items_seen' are not in the summary" in result.stderr
     assert "thresholds on 'itms_seen': no such metric" in result.stderr
+
+
+def test_a_script_k6_inspect_rejects_is_one_error_line_and_exit_2(tmp_path: Path) -> None:
+    script = tmp_path / "broken.js"
+    script.write_text("export const options = { vus: 1,, };\nexport default function () {}\n")
+    k6_dir = os.path.dirname(k6lab.k6_binary())
+    done = subprocess.run(
+        [bridge_exe(), str(K6_RUN), "--script", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(PATH=os.pathsep.join([k6_dir, os.environ.get("PATH", "")])),
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"k6mcp-bridge: error: --script {script}: k6 inspect failed: "
+        f"GoError: file://{script}: Line 1:35 Unexpected token ,"
+    ]

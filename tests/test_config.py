@@ -349,3 +349,28 @@ def test_metric_type_keys_keep_their_case_and_default_section_is_rejected(tmp_pa
     result = runner.invoke(app, ["--config", str(bad), str(csv)])
     assert result.exit_code == 2
     assert "[DEFAULT]" in result.stderr
+
+
+def test_thresholds_from_is_the_old_name_of_script(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = ini(tmp_path, "[bridge]\nthresholds_from = old.js\n")
+    assert validate(settings_from(path)).script == Path("old.js")
+    env = {"K6MCP_BRIDGE_THRESHOLDS_FROM": "env.js"}
+    assert validate(settings_from(path, env)).script == Path("env.js")
+    assert "'thresholds_from' is deprecated, it is now 'script'" in caplog.text
+
+
+@pytest.mark.parametrize(("unit", "given"), [("ms", "ms"), ("", None)])
+def test_summary_time_unit_as_k6_takes_it(unit: str, given: str | None) -> None:
+    assert (
+        validate(settings_from(env={"K6MCP_BRIDGE_SUMMARY_TIME_UNIT": unit})).summary_time_unit
+        == given
+    )
+
+
+def test_a_time_unit_k6_rejects_is_rejected_with_k6s_words() -> None:
+    result = runner.invoke(app, ["--summary-time-unit", "m", "-"], input=k6_stream(1))
+    assert result.exit_code == 2
+    assert "invalid summary time unit 'm', use 's', 'ms' or 'us'" in result.stderr
+    assert "--summary-time-unit" in result.stderr

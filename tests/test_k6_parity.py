@@ -1,9 +1,10 @@
 """Acceptance: the bridge's numbers and verdicts are k6's own (real k6 v1.1.0, loopback only).
 
 Each script in ``tests/k6_scripts/`` runs as ``k6 run --summary-export K.json --out json=-``
-piped into ``k6mcp-bridge --summary-export B.json --thresholds-from SCRIPT`` (the same
-``--summary-trend-stats`` on both sides); the pipe goes through a tee that saves the exact bytes
-the bridge read, so the same stream can be replayed:
+piped into ``k6mcp-bridge --summary-export B.json --script SCRIPT`` (the same
+``--summary-trend-stats``/``--summary-time-unit`` on both sides, or none: then both take the
+script's ``summaryTrendStats`` and ``summaryTimeUnit``); the pipe goes through a tee that saves
+the exact bytes the bridge read, so the same stream can be replayed:
 
 * with ``--test-duration`` set to k6's own test-run duration (recovered from K as a counter's
   ``count / rate``): counter rates then match to 1e-9, which checks the arithmetic apart from
@@ -55,6 +56,7 @@ class Case:
     script: str
     k6_exit: int
     trend_stats: str | None = None
+    time_unit: str | None = None
     long: bool = False
     """Runs ≥ 10 s: its live counter rates must be within 1% of k6's."""
 
@@ -64,13 +66,22 @@ class Case:
 
     @property
     def stats_args(self) -> list[str]:
-        return [] if self.trend_stats is None else ["--summary-trend-stats", self.trend_stats]
+        """The summary flags, the same for k6 and the bridge."""
+        given = (
+            ("--summary-trend-stats", self.trend_stats),
+            ("--summary-time-unit", self.time_unit),
+        )
+        return [part for flag, value in given if value is not None for part in (flag, value)]
 
 
 CASES = {
     "http_groups": Case("http_groups.js", k6_exit=0),
     "custom_metrics": Case("custom_metrics.js", k6_exit=99, trend_stats=WIDE_TREND_STATS),
     "long_run": Case("long_run.js", k6_exit=0, trend_stats=WIDE_TREND_STATS, long=True),
+    "script_options": Case("script_options.js", k6_exit=99),
+    "flags_beat_script": Case(
+        "script_options.js", k6_exit=99, trend_stats="avg,max", time_unit="s"
+    ),
 }
 
 
@@ -108,7 +119,7 @@ class Run:
 
 
 def _bridge_env() -> dict[str, str]:
-    """The bridge's environment: k6 on PATH, for ``--thresholds-from`` (``k6 inspect``)."""
+    """The bridge's environment: k6 on PATH, for ``--script`` (``k6 inspect``)."""
     k6_dir = os.path.dirname(k6lab.k6_binary())
     return clean_env(PATH=os.pathsep.join([k6_dir, os.environ.get("PATH", "")]))
 
@@ -147,7 +158,7 @@ def _live(name: str, case: Case, base_url: str, workdir: Path) -> Run:
         bridge_exe(),
         "--summary-export",
         str(bridge_export),
-        "--thresholds-from",
+        "--script",
         str(case.path),
         *case.stats_args,
     ]
@@ -214,7 +225,7 @@ def _replay(run: Run, label: str, *extra: str) -> Replay:
             "--no-passthrough",
             "--summary-export",
             str(export),
-            "--thresholds-from",
+            "--script",
             str(run.case.path),
             *run.case.stats_args,
             *extra,
@@ -500,3 +511,27 @@ def test_negative_gauge_max_is_the_true_max(runs: dict[str, Run]) -> None:
     assert run.bridge["metrics"]["cm_debt"]["max"] == max(values)
     assert run.bridge["metrics"]["cm_debt"]["min"] == run.k6["metrics"]["cm_debt"]["min"]
     assert run.bridge["metrics"]["cm_level"]["min"] < 0 < run.bridge["metrics"]["cm_level"]["max"]
+
+
+def test_the_bridges_text_summary_is_k6s(run: Run) -> None:
+    """Replayed with k6's duration (so counter rates print alike), the bridge's own summary is
+    the one k6 printed, character for character: trend columns and time unit included."""
+    floored = [
+        name
+        for name, values in run.k6["metrics"].items()
+        if _kind(values) == "gauge" and values["min"] < 0 and values["max"] == 0
+    ]
+    if floored:
+        pytest.skip(f"k6 v1.1.0 prints max=0 for the negative gauges {floored} (k6 #6181)")
+    assert _console_summary(run.stream) in run.replays["duration"].stderr
+
+
+def test_summary_flags_beat_the_scripts_options(runs: dict[str, Run]) -> None:
+    """The script sets eight trend stats and ``summaryTimeUnit: 'ms'``; ``--summary-trend-stats
+    avg,max --summary-time-unit s`` replace both, in k6 and in the bridge."""
+    own, flagged = runs["script_options"], runs["flags_beat_script"]
+    for run, stats, unit in ((own, WIDE_TREND_STATS, "ms"), (flagged, "avg,max", "s")):
+        for export in (run.k6, run.bridge):
+            assert set(export["metrics"]["so_think"]) == {*stats.split(","), "thresholds"}
+        summary = run.replays["duration"].stderr
+        assert re.search(rf"\n    so_think\.+: avg=\d+\.\d\d{unit} ", summary), summary

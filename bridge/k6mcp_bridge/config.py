@@ -7,20 +7,23 @@ from (file and section, variable, or flag). The bridge runs with no file at all.
 from __future__ import annotations
 
 import configparser
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from .errors import ConfigError
-from .messages import MetricType
+from .messages import TIME_UNITS, MetricType, TimeUnit
 from .registry import Option
 
 ENV_PREFIX = "K6MCP_BRIDGE_"
 ENV_CONFIG = ENV_PREFIX + "CONFIG"
 ENV_LOAD_PLUGINS = ENV_PREFIX + "LOAD_PLUGINS"
+log = logging.getLogger("k6mcp_bridge")
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -49,8 +52,12 @@ class Settings(BaseModel):
     """Types of custom metrics in CSV input (CSV carries none), e.g. ``{"my_trend": "trend"}``."""
     snapshot_interval: float = Field(10.0, ge=0)
     """Seconds of stream time between two ``metrics`` messages; 0: only the final one."""
-    summary_trend_stats: str = "avg,min,med,max,p(90),p(95)"
-    """k6's ``--summary-trend-stats``: which trend values to compute (``count``, ``p(N)``...)."""
+    summary_trend_stats: str | None = None
+    """k6's ``--summary-trend-stats``: which trend values to compute (``count``, ``p(N)``...);
+    default: the script's ``summaryTrendStats``, else k6's ``avg,min,med,max,p(90),p(95)``."""
+    summary_time_unit: TimeUnit | None = None
+    """k6's ``--summary-time-unit`` (``s``, ``ms`` or ``us``) for the text summary's times;
+    default: the script's ``summaryTimeUnit``, else k6's automatic units."""
     max_series: int = Field(1000, ge=1)
     """Rollups: tag sets kept per metric; further ones fold into one ``(other)`` series."""
     bounded_memory: bool = False
@@ -59,8 +66,9 @@ class Settings(BaseModel):
     """Seconds counter rates divide by; default: the span of the sample times."""
     thresholds: list[str] = Field(default_factory=list)
     """``METRIC:EXPRESSION`` thresholds, e.g. ``http_req_duration:p(99)<300``."""
-    thresholds_from: Path | None = None
-    """A k6 script whose thresholds (submetric ones too) are read with ``k6 inspect``."""
+    script: Path | None = None
+    """A k6 script whose thresholds (submetric ones too), summary trend stats and time unit
+    are read with ``k6 inspect``."""
     summary_export: Path | None = None
     """Write k6's ``--summary-export`` JSON here at the end."""
     abort_on_fail: bool = False
@@ -73,6 +81,19 @@ class Settings(BaseModel):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("summary_time_unit", mode="before")
+    @classmethod
+    def _time_unit(cls, value: Any) -> Any:
+        if value == "":  # as k6's --summary-time-unit '': unset
+            return None
+        if isinstance(value, str) and value not in TIME_UNITS:  # k6's words
+            raise PydanticCustomError(
+                "time_unit",
+                "invalid summary time unit '{unit}', use 's', 'ms' or 'us'",
+                {"unit": value},
+            )
+        return value
 
     @field_validator("thresholds", mode="before")
     @classmethod
@@ -99,6 +120,16 @@ _FILE_KEYS = {
     for name in Settings.model_fields
     if name not in _OWN_SECTION.values() and name not in _MAPPINGS
 } | _OWN_SECTION
+_RENAMED = {"thresholds_from": "script"}
+"""Old names of settings, still read from the file and the environment, with a warning."""
+
+
+def _current(name: str, origin: str) -> str:
+    new = _RENAMED.get(name)
+    if new is None:
+        return name
+    log.warning("%s: %r is deprecated, it is now %r", origin, name, new)
+    return new
 
 
 @dataclass
@@ -151,11 +182,12 @@ def read_file(path: Path, layers: Layered) -> None:
                 "(known: [bridge], [logging], [plugins], [metric_types], [plugin.NAME])"
             )
         for key, value in parser.items(section):
-            name = _FILE_KEYS.get((section, key))
+            origin = f"{path} [{section}] {key}"
+            name = _FILE_KEYS.get((section, _current(key, origin) if section == "bridge" else key))
             if name is None:
                 known = ", ".join(k for s, k in _FILE_KEYS if s == section)
                 raise ConfigError(f"{path}: unknown key {key!r} in [{section}] (known: {known})")
-            layers.set(name, value, f"{path} [{section}] {key}")
+            layers.set(name, value, origin)
 
 
 def read_env(env: Mapping[str, str], layers: Layered) -> None:
@@ -163,7 +195,7 @@ def read_env(env: Mapping[str, str], layers: Layered) -> None:
     for var, value in env.items():
         if not var.startswith(ENV_PREFIX) or var in (ENV_CONFIG, ENV_LOAD_PLUGINS):
             continue
-        name = var.removeprefix(ENV_PREFIX).lower()
+        name = _current(var.removeprefix(ENV_PREFIX).lower(), f"environment variable {var}")
         if name not in Settings.model_fields:
             raise ConfigError(f"unknown environment variable {var}")
         if name in _MAPPINGS:  # NAME=VALUE,NAME=VALUE

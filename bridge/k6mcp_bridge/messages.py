@@ -27,7 +27,7 @@ values, which k6 writes as bare ``+Inf``/``-Inf``, serialise as the strings
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AliasChoices,
@@ -42,6 +42,9 @@ from pydantic import (
 
 MetricType = Literal["counter", "gauge", "rate", "trend"]
 ValueKind = Literal["default", "time", "data"]
+TimeUnit = Literal["s", "ms", "us"]
+"""k6's ``summaryTimeUnit``: the one unit of every time in the text summary."""
+TIME_UNITS: tuple[TimeUnit, ...] = get_args(TimeUnit)
 Tags = dict[str, str]
 
 
@@ -184,6 +187,8 @@ class MetricsSnapshot(_Model):
     root_group: Group
     checks: list[Check] = []
     """Every check, merged by name across groups, first seen first (k6's summary list)."""
+    summary_time_unit: TimeUnit | None = None
+    """k6's ``summaryTimeUnit`` for the text summary; ``None``: k6's automatic units."""
 
 
 class MetricsMessage(_Model):

@@ -38,7 +38,7 @@ class RunInfo:
     resumed: bool = False
     """True when a followed file is resumed from a checkpoint mid-file (append, don't reset)."""
     script: str | None = None
-    """The k6 script, when the bridge was told (``--thresholds-from``)."""
+    """The k6 script, when the bridge was told (``--script``)."""
 
 
 @dataclass

@@ -136,8 +136,9 @@ def test_no_checks_no_thresholds_and_a_time_unit() -> None:
         test_run_duration_ms=1000.0,
         metrics={"http_req_duration": metric, "group_duration": metric},
         root_group={"name": "", "path": "", "id": "d41d8cd98f00b204e9800998ecf8427e"},
+        summary_time_unit="s",
     )
-    assert render(snapshot, time_unit="s") == (
+    assert render(snapshot) == (
         "\n\n  █ TOTAL RESULTS \n\n    HTTP\n"
         "    http_req_duration....................: "
         "avg=0.00s p(99)=1.23s count=3\n\n\n\n"

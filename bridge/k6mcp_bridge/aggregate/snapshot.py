@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..k6.group_tree import GroupTree, k6_id
-from ..messages import Group, MetricsSnapshot, MetricSummary, ThresholdState
+from ..messages import Group, MetricsSnapshot, MetricSummary, ThresholdState, TimeUnit
 from .aggregator import Aggregator, ThresholdResult
 
 
@@ -21,12 +21,14 @@ def snapshot_from(
     *,
     final: bool,
     results: Sequence[ThresholdResult] | None = None,
+    time_unit: TimeUnit | None = None,
 ) -> MetricsSnapshot:
     """Every metric and submetric k6's summary would show, in :meth:`Aggregator.metrics`
     order, with its values (counter rates divide by ``duration_s``) and, for those with
     thresholds, each threshold's verdict keyed by its source. ``results`` are the verdicts to
     report (default: :meth:`Aggregator.evaluate_thresholds` now; during the run an
-    unevaluated threshold reports ``ok``). Without a ``tree`` the root group is empty."""
+    unevaluated threshold reports ``ok``). Without a ``tree`` the root group is empty.
+    ``time_unit``: k6's ``summaryTimeUnit``, for the text summary."""
     if results is None:
         results = aggregator.evaluate_thresholds(duration_s, final=final)
     verdicts: dict[str, dict[str, ThresholdState]] = {}
@@ -51,4 +53,5 @@ def snapshot_from(
         metrics=metrics,
         root_group=root,
         checks=tree.checks() if tree is not None else [],
+        summary_time_unit=time_unit,
     )

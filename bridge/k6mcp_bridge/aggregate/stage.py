@@ -27,6 +27,7 @@ from ..messages import (
     MetricsSnapshot,
     ThresholdMessage,
     ThresholdVerdict,
+    TimeUnit,
 )
 from ..samples import Decoded
 from .aggregator import Aggregator, ThresholdResult
@@ -39,13 +40,16 @@ log = logging.getLogger("k6mcp_bridge")
 
 @dataclass(frozen=True)
 class AggregationSettings:
-    trend_stats: str = "avg,min,med,max,p(90),p(95)"
+    trend_stats: str | Sequence[str] = "avg,min,med,max,p(90),p(95)"
+    """``--summary-trend-stats`` syntax, or the list of a script's ``summaryTrendStats``."""
+    time_unit: TimeUnit | None = None
+    """k6's ``summaryTimeUnit``, carried by every snapshot for the text summary."""
     bounded: bool = False
     snapshot_interval: float = 10.0
     """Seconds of stream time between two ``metrics`` messages; 0: only the final one."""
     test_duration: float | None = None
     thresholds: Sequence[Threshold] = field(default_factory=tuple)
-    """Thresholds from outside the stream (``--threshold``, ``--thresholds-from``)."""
+    """Thresholds from outside the stream (``--threshold``, ``--script``)."""
     windows: bool = False
     """Send ``window`` messages (some plugin accepts them)."""
     max_series: int = DEFAULT_MAX_SERIES
@@ -147,7 +151,12 @@ class Aggregation:
         results += self.windowed.results(final=final)
         messages = self._verdicts_of(results, final=final)
         snapshot = snapshot_from(
-            self.aggregator, self.groups, duration, final=final, results=results
+            self.aggregator,
+            self.groups,
+            duration,
+            final=final,
+            results=results,
+            time_unit=self.settings.time_unit,
         )
         if final:
             self.final = snapshot

@@ -120,9 +120,14 @@ def run(
             metavar="METRIC:EXPR",
         ),
     ] = None,
-    thresholds_from: Annotated[
+    script: Annotated[
         Path | None,
-        typer.Option(help="Read every threshold of this k6 script (runs `k6 inspect`)."),
+        typer.Option(
+            "--script",
+            "--thresholds-from",
+            help="The k6 script: its thresholds, summaryTrendStats and summaryTimeUnit "
+            "(runs `k6 inspect`; --thresholds-from is the old name).",
+        ),
     ] = None,
     summary_export: Annotated[
         Path | None, typer.Option(help="Write k6's --summary-export JSON here at the end.")
@@ -133,7 +138,17 @@ def run(
     ] = None,
     summary_trend_stats: Annotated[
         str | None,
-        typer.Option(help="Trend stats, k6's syntax, e.g. 'avg,med,p(99),count'."),
+        typer.Option(
+            help="Trend stats, k6's syntax, e.g. 'avg,med,p(99),count' "
+            "(default: the script's, else k6's)."
+        ),
+    ] = None,
+    summary_time_unit: Annotated[
+        str | None,
+        typer.Option(
+            help="The text summary's time unit (default: the script's, else automatic).",
+            metavar="s|ms|us",
+        ),
     ] = None,
     test_duration: Annotated[
         float | None,
@@ -174,10 +189,11 @@ def run(
         "plugin_timeout": plugin_timeout,
         "log_level": level,
         "format": format,
-        "thresholds_from": thresholds_from,
+        "script": script,
         "summary_export": summary_export,
         "snapshot_interval": snapshot_interval,
         "summary_trend_stats": summary_trend_stats,
+        "summary_time_unit": summary_time_unit,
         "test_duration": test_duration,
         "bounded_memory": bounded_memory,
         "abort_on_fail": abort_on_fail,

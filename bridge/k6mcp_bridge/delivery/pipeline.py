@@ -79,7 +79,7 @@ class Pipeline:
         """Read ``source`` to its end (or until stopped); every plugin's ``finish`` is called
         (but a hung plugin's). Raises PluginFailed under ``plugin_errors = fail``."""
         started = time.monotonic()
-        script = self.settings.thresholds_from
+        script = self.settings.script
         info = RunInfo(
             source.name,
             datetime.now(timezone.utc),

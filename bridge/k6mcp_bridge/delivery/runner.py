@@ -25,7 +25,7 @@ from ..errors import BridgeError, ExitStatus, PluginFailed, TooManyErrors
 from ..input.checkpoint import Checkpoint
 from ..input.follower import Follower
 from ..input.source import ByteStream, open_source
-from ..k6.script_options import thresholds_from_script
+from ..k6.script_options import ScriptOptions, script_options
 from ..k6.sinks import parse_trend_stats
 from ..k6.summary_export import write_export
 from ..k6.thresholds import parse_cli_threshold
@@ -85,15 +85,21 @@ def aggregation_settings(
     """What to aggregate; ``None`` when nothing would read it (no plugin, export or threshold).
     Rollups run when a plugin accepts ``window`` messages or a threshold is windowed.
 
-    Raises ConfigError (naming the expression) for a threshold k6 would reject."""
+    The script's options (``k6 inspect``, run once) give thresholds, and the trend stats and
+    time unit unless the settings give them. Raises ConfigError (naming the expression) for a
+    threshold k6 would reject."""
+    script = script_options(settings.script) if settings.script is not None else ScriptOptions()
     thresholds = [parse_cli_threshold(text) for text in settings.thresholds]
-    if settings.thresholds_from is not None:
-        thresholds += thresholds_from_script(settings.thresholds_from)
+    thresholds += script.thresholds
     if not (plugins or thresholds or settings.summary_export):
         return None
-    parse_trend_stats(settings.summary_trend_stats)  # a bad list is a start-up error
+    given = (settings.summary_trend_stats, script.trend_stats)
+    default = AggregationSettings.trend_stats  # k6's
+    trend_stats = next((stats for stats in given if stats is not None), default)
+    parse_trend_stats(trend_stats)  # a bad list is a start-up error
     return AggregationSettings(
-        trend_stats=settings.summary_trend_stats,
+        trend_stats=trend_stats,
+        time_unit=settings.summary_time_unit or script.time_unit,
         bounded=settings.bounded_memory,
         snapshot_interval=settings.snapshot_interval,
         test_duration=settings.test_duration,

@@ -43,6 +43,8 @@ _TIME_UNITS = {"s": ("s", 0.001), "ms": ("ms", 1.0), "us": ("µs", 1000.0)}
 _BYTE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 _COLORS = {"green": "32", "red": "31", "white": "37", "cyan": "36"}
 _FAINT = "2"
+_PERCENTILE_SOURCE = re.compile(r"p\((\d+(?:\.\d+)?)\)\s*[<>=]")
+"""A threshold whose percentile k6 adds to the values (``extractPercentileThresholdSource``)."""
 Observed = Mapping[tuple[str, str], float | None]
 """``(metric key, threshold source)`` → the value the threshold was compared with."""
 
@@ -277,6 +279,8 @@ def _threshold_lines(
                 value = _threshold_value(name, metric, stat, source, columns, observed)
             else:
                 value = _shown(state.observed, metric, columns.time_unit)
+            if value is None:  # JavaScript: join() drops undefined, a template literal prints it
+                value = "undefined" if style.enabled else ""
             shown = style(f"'{source.strip()}'", "white")
             lines.append(f"{indent}{mark} {shown} {style(stat, 'white')}={style(value, 'cyan')}")
             if state.window is not None:
@@ -317,7 +321,9 @@ def _threshold_value(
     source: str,
     columns: _Columns,
     observed: Observed,
-) -> str:
+) -> str | None:
+    """The value k6 shows: a trend's own column, else a percentile k6 computed for the
+    threshold alone; ``None`` (JavaScript's undefined) for another stat not among the columns."""
     cells = columns.cells[name]
     if metric.type == "counter":
         return cells[0] if stat == "count" else cells[1]
@@ -325,6 +331,8 @@ def _threshold_value(
         return cells[0]
     if stat in columns.trend_stats:
         return cells[list(columns.trend_stats).index(stat)]
+    if not _PERCENTILE_SOURCE.match(source.strip()):
+        return None
     value = observed.get((name, source), metric.values.get(stat))
     return "undefined" if value is None else humanize(value, metric, columns.time_unit)
 
@@ -383,7 +391,6 @@ def render(
     checks: Sequence[Check] | None = None,
     observed: Observed | None = None,
     trend_stats: Sequence[str] | None = None,
-    time_unit: str | None = None,
     color: bool = False,
 ) -> str:
     """The text k6 v1.1.0 writes to stdout at the end of a test (``\\n`` + summary + ``\\n\\n``).
@@ -391,11 +398,13 @@ def render(
     ``checks``: the list under TOTAL RESULTS (:meth:`GroupTree.checks`; default: the
     snapshot's root group, merged by name). ``observed``: threshold values that are not among
     the trend stats (a ``p(99.9)`` threshold; from the threshold verdicts). ``trend_stats``:
-    the columns (default: the trends' own keys). ``time_unit``: ``--summary-time-unit``.
+    the columns (default: the trends' own keys). Times are in the snapshot's
+    ``summary_time_unit`` (k6's ``summaryTimeUnit``), else in k6's automatic units.
     ``color``: k6's ANSI colors (k6 uses them when stdout is a terminal).
     """
     style = _Style(color)
     metrics = snapshot.metrics
+    time_unit = snapshot.summary_time_unit
     stats = trend_stats or next(
         (list(m.values) for m in metrics.values() if m.type == "trend"), DEFAULT_TREND_STATS
     )
