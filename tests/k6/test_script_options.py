@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from k6lab import k6_binary
+from k6mcp_bridge.builtin.summary import SummaryPlugin
 from k6mcp_bridge.config import Layered, read_env, read_file, validate
 from k6mcp_bridge.delivery.runner import aggregation_settings
 from k6mcp_bridge.errors import ConfigError
@@ -122,7 +123,7 @@ def layered(tmp_path: Path, where: str, key: str, value: str) -> Layered:
 def test_a_given_setting_beats_the_script(tmp_path: Path, where: str) -> None:
     layers = layered(tmp_path, where, "summary_trend_stats", "avg,max")
     layers.values.update(layered(tmp_path, where, "summary_time_unit", "s").values)
-    aggregation = aggregation_settings(validate(layers), has_plugins=True)
+    aggregation = aggregation_settings(validate(layers), [SummaryPlugin()])
     assert aggregation is not None
     assert (aggregation.trend_stats, aggregation.time_unit) == ("avg,max", "s")
     assert len(aggregation.thresholds) == 7  # the script's thresholds still count
@@ -135,7 +136,7 @@ def test_without_a_setting_the_scripts_options_apply(tmp_path: Path) -> None:
 
 
 def test_without_a_script_k6s_defaults_apply() -> None:
-    aggregation = aggregation_settings(validate(Layered()), has_plugins=True)
+    aggregation = aggregation_settings(validate(Layered()), [SummaryPlugin()])
     assert aggregation is not None
     assert aggregation.trend_stats == ",".join(K6_DEFAULT_STATS)
     assert aggregation.time_unit is None
