@@ -64,8 +64,10 @@ class StoreConfig(BaseModel):
 
 
 def new_run_id(started_at: datetime) -> str:
-    """UTC start time to the second and 6 random hex digits, e.g. ``20261124T180002Z-3fa91c``."""
-    return f"{started_at.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    """UTC start time to the millisecond and 6 random hex digits (sortable by start), e.g.
+    ``20261124T180002.123Z-3fa91c``."""
+    utc = started_at.astimezone(timezone.utc)
+    return f"{utc:%Y%m%dT%H%M%S}.{utc.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
 
 
 class StorePlugin(Plugin):
