@@ -141,8 +141,10 @@ class StorePlugin(Plugin):
                     (time.time(), self._first, self._last, self._width, self.run_id),
                 )
                 conn.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):  # e.g. locked past busy_timeout: name the file
+                    raise describe(self.path, exc) from None
                 raise
 
     def _metric(self, metric: Metric) -> None:
