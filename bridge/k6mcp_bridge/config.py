@@ -23,6 +23,8 @@ from .registry import Option
 ENV_PREFIX = "K6MCP_BRIDGE_"
 ENV_CONFIG = ENV_PREFIX + "CONFIG"
 ENV_LOAD_PLUGINS = ENV_PREFIX + "LOAD_PLUGINS"
+ENV_STORE = ENV_PREFIX + "STORE"
+"""The run store's path (read by the ``store`` plugin and the ``runs``/``query`` commands)."""
 log = logging.getLogger("k6mcp_bridge")
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -193,7 +195,7 @@ def read_file(path: Path, layers: Layered) -> None:
 def read_env(env: Mapping[str, str], layers: Layered) -> None:
     """Add ``K6MCP_BRIDGE_<SETTING>`` variables."""
     for var, value in env.items():
-        if not var.startswith(ENV_PREFIX) or var in (ENV_CONFIG, ENV_LOAD_PLUGINS):
+        if not var.startswith(ENV_PREFIX) or var in (ENV_CONFIG, ENV_LOAD_PLUGINS, ENV_STORE):
             continue
         name = _current(var.removeprefix(ENV_PREFIX).lower(), f"environment variable {var}")
         if name not in Settings.model_fields:

@@ -40,6 +40,10 @@ class TruncatedInput(SourceError):
     """Compressed input that ends before its end: truncated, or still being written."""
 
 
+class StoreError(BridgeError):
+    """The run store cannot be opened or read: not SQLite, corrupt, locked, of another schema."""
+
+
 class PluginFailed(BridgeError):
     """A plugin raised while the policy is ``fail``."""
 

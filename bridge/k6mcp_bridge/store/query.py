@@ -1,0 +1,402 @@
+"""The read API over a run store: runs, and k6's stats of a metric over a window of a run.
+
+Everything returned is a plain dataclass with ``to_dict()`` (JSON-ready: times are RFC 3339
+strings), so the CLI's ``--json`` and an MCP server give the same shape::
+
+    with Store("runs.db") as store:
+        store.runs()                       # [RunSummary, ...], newest first
+        result = store.query("http_req_duration", tags={"name": "X"}, stats=["p(95)"])
+        result.to_dict()                   # {"run_id", "run_state", "as_of", "window", ...}
+
+A store is opened read-only: a query never blocks or changes a live writer, and sees every
+delivery it has committed. Bad arguments raise :class:`~..errors.ConfigError` naming what is
+wrong and the valid choices; a file that cannot be read raises :class:`~..errors.StoreError`.
+
+Windows are in stream time (k6's sample times) and count back from the run's last bucket
+(``as_of``), not from the wall clock. A bucket is in a window when its start is; the window
+reported is the one asked for, clipped to the run's buckets, and a counter's ``rate`` divides
+by its length.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..aggregate.buckets import Bucket, check_stat
+from ..errors import ConfigError
+from ..k6.go_literals import parse_go_duration
+from ..messages import MetricType
+from .codec import row_bucket
+from .schema import default_path, describe, open_reader
+
+DEFAULT_LIMIT = 20
+"""Series returned when no limit is given."""
+MAX_LIMIT = 1000
+"""The most series one query returns."""
+STALE_BEATS = 3
+"""A ``running`` run whose heartbeat is older than this many of its intervals is ``stale``."""
+DEFAULT_STATS: dict[MetricType, tuple[str, ...]] = {
+    "counter": ("count", "rate"),
+    "gauge": ("value",),
+    "rate": ("rate", "passes", "fails"),
+    "trend": ("count", "avg", "min", "med", "p(90)", "p(95)", "max"),
+}
+"""The stats a query gives when none is asked for."""
+
+_COLUMNS = "count, sum, min, max, nonzero, last, last_time, sketch"
+
+
+def rfc3339(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run's row. ``state``: running, finished, interrupted, or stale (running, but its
+    writer stopped heartbeating). ``first_time``/``last_time``: its buckets' span, stream time."""
+
+    id: str
+    state: str
+    source: str
+    script: str | None
+    bridge_version: str
+    started_at: str
+    ended_at: str | None
+    first_time: str | None
+    last_time: str | None
+    heartbeat_at: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One ``--step`` interval of a series."""
+
+    start: str | None
+    end: str | None
+    values: dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class Series:
+    tags: dict[str, str]
+    values: dict[str, float | None]
+    points: list[Point] | None = None
+    """Only when a step was asked for."""
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"tags": self.tags, "values": self.values}
+        if self.points is not None:
+            data["points"] = [asdict(point) for point in self.points]
+        return data
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    run_id: str
+    run_state: str
+    as_of: str | None
+    """The end of the run's latest bucket: what "now" is for the window."""
+    window: dict[str, str | None]
+    series: list[Series] = field(default_factory=list)
+    truncated: bool = False
+    """More series matched than ``limit``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "run_state": self.run_state,
+            "as_of": self.as_of,
+            "window": self.window,
+            "series": [series.to_dict() for series in self.series],
+            "truncated": self.truncated,
+        }
+
+
+def duration_s(text: str | float, what: str) -> float:
+    """A Go duration (``30s``, ``1m30s``) or a number of seconds, > 0."""
+    if isinstance(text, int | float):
+        seconds = float(text)
+    else:
+        try:
+            seconds = parse_go_duration(text.strip()) / 1e9
+        except ValueError:
+            raise ConfigError(
+                f"{what} {text!r} is not a duration (Go's form, e.g. 30s, 1m30s, 500ms)"
+            ) from None
+    if not seconds > 0:
+        raise ConfigError(f"{what} {text!r} must be longer than 0")
+    return seconds
+
+
+class Store:
+    """A run store opened read-only (``path`` default: :func:`~.schema.default_path`)."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path is not None else default_path()
+        self._conn = open_reader(self.path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[Any]:
+        try:
+            return self._conn.execute(sql, tuple(args)).fetchall()
+        except sqlite3.Error as exc:
+            raise describe(self.path, exc) from None
+
+    # --- runs -------------------------------------------------------------------------------------
+
+    def runs(self) -> list[RunSummary]:
+        """Every run, newest first."""
+        rows = self._rows(
+            "SELECT id, state, source, script, bridge_version, started_at, ended_at, first_time, "
+            "last_time, heartbeat_at, heartbeat_s FROM runs ORDER BY started_at DESC, id DESC"
+        )
+        now = time.time()
+        return [
+            RunSummary(
+                run_id,
+                "stale"
+                if state == "running" and now - beat > STALE_BEATS * interval
+                else str(state),
+                source,
+                script,
+                version,
+                started,
+                ended,
+                rfc3339(first),
+                rfc3339(last),
+                rfc3339(beat),
+            )
+            for (
+                run_id,
+                state,
+                source,
+                script,
+                version,
+                started,
+                ended,
+                first,
+                last,
+                beat,
+                interval,
+            ) in rows
+        ]
+
+    def run(self, ref: str = "latest") -> RunSummary:
+        """A run by id; ``latest``: the newest running (not stale) run, else the newest run."""
+        runs = self.runs()
+        if not runs:
+            raise ConfigError(f"store {self.path} holds no run yet")
+        if ref == "latest":
+            live = [run for run in runs if run.state == "running"]
+            return (live or runs)[0]
+        for run in runs:
+            if run.id == ref:
+                return run
+        ids = ", ".join(run.id for run in runs[:20]) + (" ..." if len(runs) > 20 else "")
+        raise ConfigError(f"no run {ref!r} in {self.path}; runs: latest, {ids}")
+
+    def metrics(self, run_id: str) -> dict[str, MetricType]:
+        """The run's metrics and their types."""
+        rows = self._rows("SELECT name, type FROM metrics WHERE run_id = ? ORDER BY name", [run_id])
+        return {name: kind for name, kind in rows}
+
+    def snapshot(self, run_id: str, kind: str = "latest") -> dict[str, Any] | None:
+        """The run's ``latest`` or ``final`` metrics snapshot (the ``metrics`` message's data)."""
+        rows = self._rows(
+            "SELECT body FROM snapshots WHERE run_id = ? AND kind = ?", [run_id, kind]
+        )
+        return json.loads(rows[0][0]) if rows else None
+
+    def verdicts(self, run_id: str) -> list[dict[str, Any]]:
+        """Each change of a threshold's verdict, in order, with its stream ``time``."""
+        rows = self._rows(
+            "SELECT time, body FROM verdicts WHERE run_id = ? ORDER BY rowid", [run_id]
+        )
+        return [{"time": rfc3339(when), **json.loads(body)} for when, body in rows]
+
+    # --- query ------------------------------------------------------------------------------------
+
+    def query(
+        self,
+        metric: str,
+        *,
+        run: str = "latest",
+        stats: Sequence[str] = (),
+        tags: Mapping[str, str] | None = None,
+        window: str | float | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        group_by: Sequence[str] = (),
+        step: str | float | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> QueryResult:
+        """k6's ``stats`` of ``metric`` in one run: series whose tags contain all of ``tags``,
+        merged by the values of the ``group_by`` tags (all into one without), over ``window``
+        (the last ``window`` before the run's last bucket) or ``since``..``until`` (each a Go
+        duration from the run's first bucket, or an RFC 3339 time; default: the whole run);
+        with ``step``, also per step-aligned interval. Series by count, descending."""
+        tags = dict(tags or {})
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ConfigError(f"limit {limit} must be between 1 and {MAX_LIMIT}")
+        info = self.run(run)
+        kinds = self.metrics(info.id)
+        kind = kinds.get(metric)
+        if kind is None:
+            raise ConfigError(
+                f"no metric {metric!r} in run {info.id}; metrics: {', '.join(kinds) or 'none'}"
+            )
+        stats = list(stats) or list(DEFAULT_STATS[kind])
+        for stat in stats:
+            check_stat(stat, kind, metric)
+        step_s = None if step is None else duration_s(step, "step")
+        series = self._series(info.id, metric, tags, group_by)
+        first, last = self._span(info.id)
+        lo, hi = self._window(first, last, window, since, until)
+        begin = lo if first is None else max(lo, first)
+        end = hi if last is None else min(hi, last)
+        groups: dict[tuple[str, ...], Bucket] = {}
+        steps: dict[tuple[str, ...], dict[int, Bucket]] = {}
+        for series_id, start, row in self._buckets(list(series), lo, hi):
+            key = series[series_id]
+            bucket = row_bucket(kind, row)
+            groups.setdefault(key, Bucket(kind)).merge(bucket)
+            if step_s is not None:
+                slot = math.floor(start / step_s)
+                steps.setdefault(key, {}).setdefault(slot, Bucket(kind)).merge(bucket)
+        ordered = sorted(
+            groups.items(), key=lambda item: (-item[1].count, [v or "" for v in item[0]])
+        )
+        results = []
+        for key, bucket in ordered[:limit]:
+            points = None
+            if step_s is not None:
+                points = []
+                for slot, part in sorted(steps[key].items()):
+                    p_lo, p_hi = max(slot * step_s, begin), min((slot + 1) * step_s, end)
+                    values = {s: part.stat(s, max(p_hi - p_lo, 0.0)) for s in stats}
+                    points.append(
+                        Point(rfc3339(slot * step_s), rfc3339((slot + 1) * step_s), values)
+                    )
+            labels = dict(zip(group_by, key, strict=True)) if group_by else tags
+            values = {s: bucket.stat(s, max(end - begin, 0.0)) for s in stats}
+            results.append(
+                Series({k: v for k, v in labels.items() if v is not None}, values, points)
+            )
+        return QueryResult(
+            info.id,
+            info.state,
+            rfc3339(last),
+            {"start": rfc3339(begin), "end": rfc3339(end)},
+            results,
+            len(ordered) > limit,
+        )
+
+    def _series(
+        self, run_id: str, metric: str, tags: Mapping[str, str], group_by: Sequence[str]
+    ) -> dict[int, tuple[Any, ...]]:
+        """The matching series' ids → their group key (the ``group_by`` tags' values)."""
+        rows = self._rows(
+            "SELECT id, tags FROM series WHERE run_id = ? AND metric = ?", [run_id, metric]
+        )
+        all_tags = [(series_id, json.loads(text)) for series_id, text in rows]
+        values: dict[str, set[str]] = {}
+        for _, series_tags in all_tags:
+            for key, value in series_tags.items():
+                values.setdefault(key, set()).add(value)
+        for key in [*tags, *group_by]:
+            if key not in values:
+                known = ", ".join(sorted(values)) or "none"
+                raise ConfigError(f"{metric} has no tag {key!r} in run {run_id}; tags: {known}")
+        for key, value in tags.items():
+            if value not in values[key]:
+                seen = sorted(values[key])
+                shown = ", ".join(seen[:20]) + (" ..." if len(seen) > 20 else "")
+                raise ConfigError(
+                    f"no {metric} series has {key}={value} in run {run_id}; {key}: {shown}"
+                )
+        return {
+            series_id: tuple(series_tags.get(key) for key in group_by)
+            for series_id, series_tags in all_tags
+            if all(series_tags.get(key) == value for key, value in tags.items())
+        }
+
+    def _span(self, run_id: str) -> tuple[float | None, float | None]:
+        rows = self._rows("SELECT first_time, last_time FROM runs WHERE id = ?", [run_id])
+        first, last = rows[0]
+        return first, last
+
+    def _window(
+        self,
+        first: float | None,
+        last: float | None,
+        window: str | float | None,
+        since: str | None,
+        until: str | None,
+    ) -> tuple[float, float]:
+        if window is not None and (since is not None or until is not None):
+            raise ConfigError("give either a window or since/until, not both")
+        origin = first if first is not None else 0.0
+        hi = last if last is not None else origin
+        if window is not None:
+            return hi - duration_s(window, "window"), hi
+        lo = origin if since is None else _instant(since, origin, "since")
+        if until is not None:
+            hi = _instant(until, origin, "until")
+        if hi <= lo:
+            raise ConfigError(
+                f"the window is empty: until ({rfc3339(hi)}) is not after since ({rfc3339(lo)})"
+            )
+        return lo, hi
+
+    def _buckets(self, ids: list[int], lo: float, hi: float) -> list[tuple[int, int, Any]]:
+        found = []
+        for chunk in range(0, len(ids), 500):
+            part = ids[chunk : chunk + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._rows(
+                f"SELECT series_id, start, {_COLUMNS} FROM buckets WHERE series_id IN ({marks}) "
+                "AND start >= ? AND start < ? ORDER BY start",
+                [*part, lo, hi],
+            )
+            found += [(series_id, start, tuple(row)) for series_id, start, *row in rows]
+        return found
+
+
+def _instant(text: str, origin: float, what: str) -> float:
+    """An RFC 3339 time, or a Go duration after ``origin`` (the run's first bucket)."""
+    if text[:1].isdigit() and ("T" in text or "-" in text[1:]):
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(f"{what} {text!r} is not an RFC 3339 time") from None
+        if moment.tzinfo is None:
+            raise ConfigError(f"{what} {text!r} needs a time zone (e.g. Z)")
+        return moment.timestamp()
+    try:
+        return origin + parse_go_duration(text.strip()) / 1e9
+    except ValueError:
+        raise ConfigError(
+            f"{what} {text!r} is neither a duration from the run's start (e.g. 10s) nor an "
+            "RFC 3339 time (e.g. 2026-11-24T18:00:05Z)"
+        ) from None
