@@ -130,7 +130,9 @@ def test_a_given_setting_beats_the_script(tmp_path: Path, where: str) -> None:
 
 
 def test_without_a_setting_the_scripts_options_apply(tmp_path: Path) -> None:
-    aggregation = aggregation_settings(validate(layered(tmp_path, "none", "", "")), [SummaryPlugin()])
+    aggregation = aggregation_settings(
+        validate(layered(tmp_path, "none", "", "")), [SummaryPlugin()]
+    )
     assert aggregation is not None
     assert (tuple(aggregation.trend_stats), aggregation.time_unit) == (SCRIPT_STATS, "ms")
 
