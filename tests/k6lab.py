@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -130,3 +131,30 @@ def k6_env(base_url: str) -> dict[str, str]:
 def k6_run_args() -> list[str]:
     """`k6 run` plus the options every run here needs (no REST API: no 6565 port clash)."""
     return [k6_binary(), "run", "--address", "", "--no-usage-report"]
+
+
+def run_k6_into(
+    bridge_argv: list[str], script: Path, *k6_args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[bytes]:
+    """``k6 run --out json=- [k6_args] script | bridge_argv`` against a fresh loopback server;
+    k6 must succeed; the bridge's result, its stdout and stderr captured."""
+    with serve() as base_url:
+        k6 = subprocess.Popen(
+            [*k6_run_args(), "--out", "json=-", *k6_args, str(script)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=k6_env(base_url),
+        )
+        assert k6.stdout is not None
+        try:
+            bridge = subprocess.run(
+                bridge_argv, stdin=k6.stdout, capture_output=True, timeout=timeout, check=False
+            )
+        except BaseException:
+            k6.kill()
+            k6.wait(timeout=60)
+            raise
+        finally:
+            k6.stdout.close()
+        assert k6.wait(timeout=60) == 0
+    return bridge

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -48,23 +47,12 @@ def bridge_points(path: Path) -> Counter[Any]:
 def test_k6_piped_into_the_bridge_delivers_every_point(tmp_path: Path) -> None:
     reference = tmp_path / "k6.json"
     messages = tmp_path / "messages.jsonl"
-    with k6lab.serve() as base_url:
-        k6 = subprocess.Popen(
-            [*k6lab.k6_run_args(), "--out", "json=-", "--out", f"json={reference}", str(SCRIPT)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=k6lab.k6_env(base_url),
-        )
-        bridge = subprocess.run(
-            [bridge_exe(), "-p", "jsonl", "-o", f"jsonl.path={messages}"],
-            stdin=k6.stdout,
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-        assert k6.stdout is not None
-        k6.stdout.close()
-        assert k6.wait(timeout=60) == 0
+    bridge = k6lab.run_k6_into(
+        [bridge_exe(), "-p", "jsonl", "-o", f"jsonl.path={messages}"],
+        SCRIPT,
+        "--out",
+        f"json={reference}",
+    )
     stderr = bridge.stderr.decode("utf-8", errors="replace")
     assert bridge.returncode == 0, stderr[-3000:]
 

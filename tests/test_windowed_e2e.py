@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import k6lab
@@ -16,35 +15,23 @@ SCRIPT = ROOT / "tests" / "k6_scripts" / "latency_spike.js"
 
 def test_a_spike_fails_the_one_second_window_and_passes_the_whole_run(tmp_path: Path) -> None:
     messages = tmp_path / "messages.jsonl"
-    with k6lab.serve() as base_url:
-        k6 = subprocess.Popen(
-            [*k6lab.k6_run_args(), "--quiet", "--out", "json=-", str(SCRIPT)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=k6lab.k6_env(base_url),
-        )
-        bridge = subprocess.run(
-            [
-                bridge_exe(),
-                "--threshold",
-                "http_req_duration:p(95)<30 over 1s",
-                "--threshold",
-                "http_req_duration:p(95)<30",
-                "-p",
-                "summary",
-                "-p",
-                "jsonl",
-                "-o",
-                f"jsonl.path={messages}",
-            ],
-            stdin=k6.stdout,
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-        assert k6.stdout is not None
-        k6.stdout.close()
-        assert k6.wait(timeout=60) == 0
+    bridge = k6lab.run_k6_into(
+        [
+            bridge_exe(),
+            "--threshold",
+            "http_req_duration:p(95)<30 over 1s",
+            "--threshold",
+            "http_req_duration:p(95)<30",
+            "-p",
+            "summary",
+            "-p",
+            "jsonl",
+            "-o",
+            f"jsonl.path={messages}",
+        ],
+        SCRIPT,
+        "--quiet",
+    )
     stderr = bridge.stderr.decode("utf-8", errors="replace")
     assert bridge.returncode == 99, stderr[-3000:]
 

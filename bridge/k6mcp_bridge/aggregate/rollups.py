@@ -50,6 +50,7 @@ Key = tuple[str, TagPairs]
 """A series: the metric's name and its tags as sorted ``(name, value)`` pairs."""
 RawKey = tuple[str, int]
 """A metric's name and the number of a tag set (see :meth:`Rollups._tag_set`)."""
+Add = Callable[[float], None]
 SAME_TAGS = 4096
 """Tag dicts remembered by identity."""
 
@@ -65,8 +66,14 @@ class _Slot:
     start: int
     width: int
     late: bool
-    values: dict[RawKey, array[float]] = field(default_factory=dict)
+    lo: datetime
+    hi: datetime
+    """The span as datetimes in the zone of the record that opened it: comparing datetimes of
+    one tzinfo object is ~20 ns, of two (``utcoffset`` calls) ~700 ns."""
+    buffers: dict[RawKey, array[float]] = field(default_factory=dict)
     """(metric, tag set number) to the values, in stream order."""
+    adders: dict[int, dict[str, Add]] = field(default_factory=dict)
+    """Tag set number → metric → the ``append`` of its buffer."""
 
 
 @dataclass
@@ -110,6 +117,8 @@ class Rollups:
         self._count: dict[str, int] = {}
         self._other: dict[str, Key] = {}
         self._open: dict[int, _Slot] = {}
+        self._clock: list[datetime | None] = [None]
+        """The time of the record being added (what a gauge's adder notes)."""
         self._slot: _Slot | None = None
         self._sent_upto = -math.inf
         self._frontier = -math.inf
@@ -126,22 +135,26 @@ class Rollups:
 
     def add(self, records: Sequence[Decoded]) -> None:
         slot = self._slot
-        lo, hi = (slot.start, slot.start + slot.width) if slot is not None else (math.inf, 0)
-        values = slot.values if slot is not None else {}
-        same = self._same
+        if slot is None:
+            lo = hi = datetime.max.replace(tzinfo=timezone.utc)
+            adders: dict[int, dict[str, Add]] = {}
+        else:
+            lo, hi, adders = slot.lo, slot.hi, slot.adders
+        same, clock = self._same, self._clock
         last_time: datetime | None = None
-        last_tags: Tags | None = None
+        last_tags: Tags | bool | None = False
         number = 0
+        current: dict[str, Add] = {}
         for record in records:
             if type(record) is not PointRecord:
                 continue
             time = record.time
             if time is not last_time:  # k6 stamps the samples of a request with one time
-                last_time = time
-                seconds = time.timestamp()  # cheaper than comparing datetimes of two tzinfos
-                if not lo <= seconds < hi:
-                    slot = self._slot_at(seconds)
-                    lo, hi, values = slot.start, slot.start + slot.width, slot.values
+                last_time = clock[0] = time
+                if not lo <= time < hi:  # fast: the bounds have the records' own tzinfo
+                    slot = self._slot_at(time)
+                    lo, hi, adders = slot.lo, slot.hi, slot.adders
+                    last_tags = False
             tags = record.tags
             if tags is not last_tags:  # ... and with one tag set
                 last_tags = tags
@@ -152,15 +165,13 @@ class Rollups:
                     if known is None or known[0] is not tags:
                         known = self._tag_set(tags)
                     number = known[1]
-            key = (record.metric, number)
-            buffer = values.get(key)
-            if buffer is None:
-                buffer = self._buffer(values, key)
-                if buffer is None:
+                current = adders.get(number) or adders.setdefault(number, {})
+            add = current.get(record.metric)
+            if add is None:
+                add = self._adder(slot, current, (record.metric, number))  # type: ignore[arg-type]
+                if add is None:
                     continue
-            buffer.append(record.value)
-            if type(buffer) is _Timed:
-                buffer.time = time
+            add(record.value)
         self._slot = slot
 
     def _tag_set(self, tags: Tags) -> tuple[Tags, int]:
@@ -177,20 +188,25 @@ class Rollups:
         known = self._same[id(tags)] = (tags, number)
         return known
 
-    def _slot_at(self, seconds: float) -> _Slot:
+    def _slot_at(self, time: datetime) -> _Slot:
+        seconds = time.timestamp()
         width = self._widths[bisect_right(self._starts, seconds) - 1]
         start = math.floor(seconds / width) * width
         slot = self._open.get(start)
         if slot is None:
             late = start + width <= self._sent_upto
-            slot = _Slot(start, width, late)
+            zone = time.tzinfo
+            lo = datetime.fromtimestamp(start, zone)
+            slot = _Slot(start, width, late, lo, datetime.fromtimestamp(start + width, zone))
             self._open[start] = slot
             self._frontier = max(self._frontier, start + width)
             if self.first_start is None or start < self.first_start:
                 self.first_start = start
         return slot
 
-    def _buffer(self, values: dict[RawKey, array[float]], key: RawKey) -> array[float] | None:
+    def _adder(self, slot: _Slot, current: dict[str, Add], key: RawKey) -> Add | None:
+        """A new buffer for ``key`` in ``slot`` and what appends to it (a gauge's also notes the
+        time); ``None`` for a metric of unknown type."""
         metric = key[0]
         kind = self.types.get(metric) or self._type_of(metric)
         if kind is None:
@@ -198,9 +214,22 @@ class Rollups:
         self.types[metric] = kind
         if key not in self._canon:
             self._canon[key] = self._series(key)
-        buffer: array[float] = _Timed("d") if kind == "gauge" else array("d")
-        values[key] = buffer
-        return buffer
+        add: Add
+        if kind == "gauge":
+            timed = _Timed("d")
+            slot.buffers[key] = timed
+            clock = self._clock
+
+            def add_timed(value: float) -> None:
+                timed.append(value)
+                timed.time = clock[0]
+
+            add = add_timed
+        else:
+            buffer = slot.buffers[key] = array("d")
+            add = buffer.append
+        current[key[0]] = add
+        return add
 
     def _series(self, key: RawKey) -> Key:
         metric = key[0]
@@ -264,7 +293,7 @@ class Rollups:
 
     def _buckets(self, slot: _Slot) -> dict[Key, Bucket]:
         buckets: dict[Key, Bucket] = {}
-        for raw, values in slot.values.items():
+        for raw, values in slot.buffers.items():
             key = self._canon[raw]
             bucket = buckets.get(key)
             if bucket is None:
