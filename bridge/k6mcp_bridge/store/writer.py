@@ -219,30 +219,32 @@ class StorePlugin(Plugin):
         )
 
     def _compact(self, width: int) -> None:
-        """Merge every narrower bucket of the run into buckets of ``width`` (exactly)."""
+        """Merge every narrower bucket of the run into buckets of ``width`` (exactly), one
+        series at a time: memory holds one series' buckets (≤ ~1,200), not the run's."""
         conn = self._conn_()
-        ids = list(self._kinds)
-        merged: dict[tuple[int, int], Bucket] = {}
-        for chunk in range(0, len(ids), 500):
-            part = ids[chunk : chunk + 500]
-            marks = ",".join("?" * len(part))
+        total = 0
+        for series_id, kind in self._kinds.items():
             rows = conn.execute(
-                f"SELECT series_id, start, {_COLUMNS} FROM buckets "
-                f"WHERE width < ? AND series_id IN ({marks})",
-                (width, *part),
+                f"SELECT start, {_COLUMNS} FROM buckets WHERE series_id = ? AND width < ?",
+                (series_id, width),
             ).fetchall()
-            for series_id, start, *row in rows:
-                key = (series_id, start // width * width)
-                bucket = merged.get(key)
+            if not rows:
+                continue
+            merged: dict[int, Bucket] = {}
+            for start, *row in rows:
+                slot = start // width * width
+                bucket = merged.get(slot)
                 if bucket is None:
-                    bucket = merged[key] = Bucket(self._kinds[series_id])
-                bucket.merge(row_bucket(self._kinds[series_id], tuple(row)))
+                    bucket = merged[slot] = Bucket(kind)
+                bucket.merge(row_bucket(kind, tuple(row)))
+            del rows
             conn.execute(
-                f"DELETE FROM buckets WHERE width < ? AND series_id IN ({marks})", (width, *part)
+                "DELETE FROM buckets WHERE series_id = ? AND width < ?", (series_id, width)
             )
-        for (series_id, start), bucket in merged.items():
-            self._put(series_id, start, width, bucket)
-        log.debug("store: %d buckets compacted to %d s", len(merged), width)
+            for start, bucket in merged.items():
+                self._put(series_id, start, width, bucket)
+            total += len(merged)
+        log.debug("store: %d buckets compacted to %d s", total, width)
 
     def _snapshot(self, snapshot: MetricsSnapshot) -> None:
         conn = self._conn_()
