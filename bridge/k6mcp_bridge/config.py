@@ -16,15 +16,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
+from .environment import ENV_CONFIG, ENV_LOAD_PLUGINS, ENV_PREFIX, ENV_STORE
 from .errors import ConfigError
 from .messages import TIME_UNITS, MetricType, TimeUnit
 from .registry import Option
 
-ENV_PREFIX = "K6MCP_BRIDGE_"
-ENV_CONFIG = ENV_PREFIX + "CONFIG"
-ENV_LOAD_PLUGINS = ENV_PREFIX + "LOAD_PLUGINS"
-ENV_STORE = ENV_PREFIX + "STORE"
-"""The run store's path (read by the ``store`` plugin and the ``runs``/``query`` commands)."""
 log = logging.getLogger("k6mcp_bridge")
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 

@@ -18,12 +18,15 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..k6.go_literals import parse_go_float
 from ..k6.sinks import sketch_percentile
 from ..k6.sketch import RELATIVE_ACCURACY, QuantileSketch
-from ..messages import MetricType, SeriesRollup, Sketch, Tags
+
+if TYPE_CHECKING:
+    from ..messages import MetricType, SeriesRollup, Tags
 
 STATS: dict[MetricType, tuple[str, ...]] = {
     "counter": ("count", "rate"),
@@ -125,6 +128,8 @@ class Bucket:
     # --- the message form ----------------------------------------------------------------------
 
     def to_model(self, metric: str, tags: Tags) -> SeriesRollup:
+        from ..messages import SeriesRollup, Sketch  # the models cost 0.1 s to import
+
         sketch = self.sketch
         return SeriesRollup(
             metric=metric,

@@ -35,12 +35,14 @@ import sys
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
-from typing import ClassVar, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 from ..errors import ConfigError
-from ..messages import MetricType
 from .go_literals import parse_go_float
 from .sketch import QuantileSketch
+
+if TYPE_CHECKING:
+    from ..messages import MetricType
 
 INF = math.inf
 """Bounded mode: every percentile is within 1% (relative) of the value at the same rank."""

@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import struct
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..aggregate.buckets import Bucket
 from ..k6.sketch import RELATIVE_ACCURACY, QuantileSketch
-from ..messages import MetricType, Tags
+
+if TYPE_CHECKING:
+    from ..messages import MetricType, Tags
 
 Row = tuple[Any, ...]
 """``count, sum, min, max, nonzero, last, last_time, sketch``: the bucket columns after

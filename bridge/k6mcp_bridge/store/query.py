@@ -28,14 +28,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..aggregate.buckets import Bucket, check_stat
 from ..errors import ConfigError
 from ..k6.go_literals import parse_go_duration
-from ..messages import MetricType
 from .codec import row_bucket
 from .schema import default_path, describe, open_reader
+
+if TYPE_CHECKING:
+    from ..messages import MetricType
 
 DEFAULT_LIMIT = 20
 """Series returned when no limit is given."""

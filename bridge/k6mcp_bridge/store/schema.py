@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..config import ENV_STORE
+from ..environment import ENV_STORE
 from ..errors import StoreError
 
 SCHEMA_VERSION = 1
