@@ -67,6 +67,10 @@ class Settings(BaseModel):
     script: Path | None = None
     """A k6 script whose thresholds (submetric ones too), summary trend stats and time unit
     are read with ``k6 inspect``."""
+    state_export: Path | None = None
+    """Write the run's mergeable state here at every snapshot and at the end (for ``merge``)."""
+    state_instance: str = ""
+    """This runner's name in the state (default: the host name and the state file's path)."""
     summary_export: Path | None = None
     """Write k6's ``--summary-export`` JSON here at the end."""
     abort_on_fail: bool = False

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from typing import cast
 
 from ..k6.builtin_metrics import BUILTIN_METRICS
-from ..k6.sinks import DEFAULT_TREND_STATS, Sink, new_sink, parse_trend_stats
+from ..k6.sinks import DEFAULT_TREND_STATS, Sink, SinkState, new_sink, parse_trend_stats
 from ..k6.thresholds import Threshold, ThresholdError, parse_metric_key, thresholds_for
 from ..messages import (
     Metric,
@@ -275,6 +275,19 @@ class Aggregator:
             self._submetric(threshold.metric, frozenset(threshold.tags), threshold.key)
 
     # --- reading -----------------------------------------------------------------------------
+
+    def series_defined(self) -> list[tuple[str, str, dict[str, str]]]:
+        """Every metric and submetric known: ``(k6's name, the metric's name, selector)``."""
+        return [
+            (series.key, (series.parent or series).key, dict(series.tags))
+            for series in self._series.values()
+        ]
+
+    def restore(self, name: str, state: SinkState) -> None:
+        """Give metric or submetric ``name`` a merged run's numbers (bounded mode)."""
+        series = self._find(name)
+        if series.sink is not None:
+            series.sink.restore(state)
 
     def type_of(self, name: str) -> MetricType | None:
         """Metric ``name``'s type; ``None`` while it is unknown."""

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..k6.go_literals import parse_go_float
-from ..k6.sinks import sketch_percentile
+from ..k6.sinks import SinkState, sketch_percentile
 from ..k6.sketch import RELATIVE_ACCURACY, QuantileSketch
 
 if TYPE_CHECKING:
@@ -124,6 +124,11 @@ class Bucket:
         if self.count < 2 or self.sketch is None:
             return self.min
         return sketch_percentile(self.sketch, p, self.count, self.min, self.max)
+
+    def sink_state(self) -> SinkState:
+        return SinkState(
+            self.count, self.sum, self.min, self.max, self.nonzero, self.last, self.sketch
+        )
 
     # --- the message form ----------------------------------------------------------------------
 

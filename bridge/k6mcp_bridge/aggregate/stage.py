@@ -18,6 +18,8 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
+from socket import gethostname
 
 from ..k6.group_tree import GroupTree
 from ..k6.thresholds import Threshold
@@ -33,6 +35,7 @@ from ..samples import Decoded
 from .aggregator import Aggregator, ThresholdResult
 from .rollups import DEFAULT_MAX_SERIES, Rollups
 from .snapshot import snapshot_from
+from .state import StateKeeper, write_state
 from .windowed import WindowedThresholds
 
 log = logging.getLogger("k6mcp_bridge")
@@ -54,6 +57,10 @@ class AggregationSettings:
     """Send ``window`` messages (some plugin accepts them)."""
     max_series: int = DEFAULT_MAX_SERIES
     """Tag sets per metric in the rollups before the rest fold into ``(other)``."""
+    state_export: Path | None = None
+    """Write the run's mergeable state here at every snapshot and at the end."""
+    state_instance: str = ""
+    """The name of this instance in the state (default: host and state file)."""
 
 
 class Aggregation:
@@ -74,8 +81,14 @@ class Aggregation:
                 self.aggregator.add_submetric(threshold)
         self.windowed = WindowedThresholds(windowed)
         self.rollups: Rollups | None = None
-        if settings.windows or windowed:
+        if settings.windows or windowed or settings.state_export:
             self.rollups = Rollups(self.aggregator.type_of, settings.max_series)
+        self.state_failed = False
+        """A write of ``state_export`` failed (the run exits 2)."""
+        self.keeper: StateKeeper | None = None
+        if settings.state_export is not None:
+            instance = settings.state_instance
+            self.keeper = StateKeeper(instance or f"{gethostname()}:{settings.state_export}")
         self.groups = GroupTree()
         self.final: MetricsSnapshot | None = None
         self._on_abort = on_abort
@@ -114,6 +127,8 @@ class Aggregation:
             return []
         if batch:
             rollups.add(batch)
+            if self.keeper is not None:
+                self.keeper.define(batch)
         closed = rollups.close(self.aggregator.last_time, final=final)
         if not closed:
             return []
@@ -123,6 +138,8 @@ class Aggregation:
         messages: list[AnyMessage] = []
         for bucket in closed:
             windowed.on_close(bucket)
+            if self.keeper is not None:
+                self.keeper.add(bucket)
             if self.settings.windows:
                 messages.append(rollups.message(bucket))
         if windowed and not final:
@@ -161,7 +178,19 @@ class Aggregation:
         if final:
             self.final = snapshot
         messages.insert(0, MetricsMessage(data=snapshot))
+        self._export_state(final)
         return messages
+
+    def _export_state(self, final: bool) -> None:
+        path, keeper, rollups = self.settings.state_export, self.keeper, self.rollups
+        if path is None or keeper is None or rollups is None:
+            return
+        first, last = self.aggregator.first_time, self.aggregator.last_time
+        try:
+            write_state(path, keeper.state(rollups, first, last, final=final))
+        except OSError as exc:
+            log.error("cannot write the state to %s: %s", path, exc.strerror or exc)
+            self.state_failed = True
 
     def _verdicts_of(self, results: Sequence[ThresholdResult], *, final: bool) -> list[AnyMessage]:
         """A ``threshold`` message per changed verdict (every verdict when ``final``)."""

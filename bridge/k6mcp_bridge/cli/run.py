@@ -129,6 +129,14 @@ def run(
             "(runs `k6 inspect`; --thresholds-from is the old name).",
         ),
     ] = None,
+    state_export: Annotated[
+        Path | None,
+        typer.Option(help="Write the run's mergeable state here (for `k6mcp-bridge merge`)."),
+    ] = None,
+    state_instance: Annotated[
+        str | None,
+        typer.Option(help="This runner's name in the state (default: host and state file)."),
+    ] = None,
     summary_export: Annotated[
         Path | None, typer.Option(help="Write k6's --summary-export JSON here at the end.")
     ] = None,
@@ -191,6 +199,8 @@ def run(
         "format": format,
         "script": script,
         "summary_export": summary_export,
+        "state_export": state_export,
+        "state_instance": state_instance,
         "snapshot_interval": snapshot_interval,
         "summary_trend_stats": summary_trend_stats,
         "summary_time_unit": summary_time_unit,

@@ -88,11 +88,17 @@ def aggregation_settings(
     The script's options (``k6 inspect``, run once) give thresholds, and the trend stats and
     time unit unless the settings give them. Raises ConfigError (naming the expression) for a
     threshold k6 would reject."""
+    resolved = resolve_aggregation(settings, plugins)
+    if not (plugins or resolved.thresholds or settings.summary_export or settings.state_export):
+        return None
+    return resolved
+
+
+def resolve_aggregation(settings: Settings, plugins: Sequence[Plugin]) -> AggregationSettings:
+    """The aggregation's settings (see :func:`aggregation_settings`), needed or not."""
     script = script_options(settings.script) if settings.script is not None else ScriptOptions()
     thresholds = [parse_cli_threshold(text) for text in settings.thresholds]
     thresholds += script.thresholds
-    if not (plugins or thresholds or settings.summary_export):
-        return None
     given = (settings.summary_trend_stats, script.trend_stats)
     default = AggregationSettings.trend_stats  # k6's
     trend_stats = next((stats for stats in given if stats is not None), default)
@@ -106,6 +112,8 @@ def aggregation_settings(
         thresholds=tuple(thresholds),
         windows=any(p.accepts is None or "window" in p.accepts for p in plugins),
         max_series=settings.max_series,
+        state_export=settings.state_export,
+        state_instance=settings.state_instance,
     )
 
 
@@ -162,6 +170,8 @@ class _Runner:
         self.signals = signals
         self.abort: Callable[[ThresholdResult], None] | None = None
         self.export_failed = False
+        self.stages: list[Aggregation] = []
+        """The aggregation of every run (one whose state export failed exits 2)."""
         self.reports: list[PluginReport] = []
         """Every plugin's report of every run so far (a hung or failed one exits 70)."""
         self.results: list[RunResult] = []
@@ -171,6 +181,7 @@ class _Runner:
         stage = None
         if self.aggregation is not None:
             stage = Aggregation(self.aggregation, self.abort)
+            self.stages.append(stage)
         return Pipeline(self.plugins, self.settings, self.console, self.dead, on_commit, stage)
 
     def ran(self, pipeline: Pipeline, source: ByteStream) -> RunResult:
@@ -254,7 +265,8 @@ class _Runner:
             return ExitStatus.REJECTED_RECORDS
         if not any(r.stats.messages for r in results):
             return ExitStatus.REJECTED_RECORDS  # no k6 record at all: the pipeline said so
-        return ExitStatus.USAGE if self.export_failed else ExitStatus.OK
+        unwritten = self.export_failed or any(stage.state_failed for stage in self.stages)
+        return ExitStatus.USAGE if unwritten else ExitStatus.OK
 
 
 def _stop_k6(pid: int | None) -> None:

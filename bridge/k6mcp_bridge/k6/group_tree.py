@@ -101,6 +101,20 @@ class GroupTree:
             elif metric == "group_duration" and data.tags:
                 self._group(data.tags)
 
+    def add_counts(self, metric: str, tags: Mapping[str, str], passes: int, fails: int) -> None:
+        """What :meth:`add` makes of ``passes + fails`` points of one ``checks`` or
+        ``group_duration`` series (a merged run's)."""
+        if metric == "group_duration":
+            self._group(tags)
+        elif metric == "checks":
+            name = tags.get("check")
+            if name is None:
+                self._group(tags)
+                return
+            slot = self._slots.get((tags.get("group"), name)) or self._slot(tags, name)
+            slot[0] += fails
+            slot[1] += passes
+
     def _group(self, tags: Mapping[str, str]) -> _Node:
         path = tags.get("group")
         if path is None:

@@ -113,6 +113,18 @@ def sketch_percentile(sketch: QuantileSketch, p: float, n: int, low: float, high
     return interpolate(p, n, at)
 
 
+class SinkState(NamedTuple):
+    """A sink's numbers without its values: what a merge of runs knows."""
+
+    samples: int
+    sum: float
+    min: float
+    max: float
+    nonzero: int
+    last: float | None
+    sketch: QuantileSketch | None
+
+
 class Sink:
     """Base of the four sinks: an ``array('d')`` buffer that :meth:`flush` folds and empties."""
 
@@ -153,6 +165,12 @@ class Sink:
         """The numbers k6's summary shows for this sink (after a flush)."""
         raise NotImplementedError
 
+    def restore(self, state: SinkState) -> None:
+        """Hold the numbers of ``state`` (a merged run's: see ``aggregate/merge.py``) instead
+        of values added one by one."""
+        del self.buffer[:]
+        self.samples = state.samples
+
     def threshold_value(
         self, method: str, percentile: float | None, duration_s: float
     ) -> float | None:
@@ -177,6 +195,10 @@ class CounterSink(Sink):
     def values(self, duration_s: float = 0.0) -> dict[str, float]:
         self.flush()
         return {"count": self.count, "rate": self.count / duration_s if duration_s else 0.0}
+
+    def restore(self, state: SinkState) -> None:
+        super().restore(state)
+        self.count = state.sum
 
 
 class GaugeSink(Sink):
@@ -208,6 +230,11 @@ class GaugeSink(Sink):
         top = self.k6_max if self.k6_max_reported else self.max
         return {"value": self.value, "min": self.min, "max": top}
 
+    def restore(self, state: SinkState) -> None:
+        super().restore(state)
+        self.value = 0.0 if state.last is None else state.last
+        self.min, self.max = state.min, state.max
+
 
 class RateSink(Sink):
     kind = "rate"
@@ -233,6 +260,10 @@ class RateSink(Sink):
         self, method: str, percentile: float | None, duration_s: float
     ) -> float | None:
         return None if self.is_empty else self.values()["rate"]
+
+    def restore(self, state: SinkState) -> None:
+        super().restore(state)
+        self.passes = state.nonzero
 
 
 class TrendSink(Sink):
@@ -272,6 +303,15 @@ class TrendSink(Sink):
         else:
             self._sketch.add_many(buffer)
             del buffer[:]
+
+    def restore(self, state: SinkState) -> None:
+        """Bounded mode only: the percentiles come from ``state.sketch``."""
+        if self._sketch is None:
+            raise ValueError("an exact trend cannot be restored from a sketch")
+        super().restore(state)
+        self._folded = self._sorted = 0
+        self.sum, self.min, self.max = state.sum, state.min, state.max
+        self._sketch = state.sketch or QuantileSketch()
 
     def stat(self, name: str, percentile: float | None = None) -> float:
         """``avg``, ``min``, ``max``, ``count``, ``med``, or the ``percentile`` (in [0, 1])."""

@@ -1,0 +1,118 @@
+"""A run's mergeable state: what ``--state-export`` writes and ``k6mcp-bridge merge`` reads.
+
+The state is cumulative: the metric definitions (``Metric`` records, their thresholds and
+submetrics included) and one whole-run :class:`~.buckets.Bucket` per series (a metric and one
+tag set: the rollups' closed buckets added up), with the earliest and latest sample time. Every
+write carries a sequence number and says whether it is the last (``final``): a merger keeps the
+highest ``seq`` of each instance, so a state read twice, or an older one read after a newer
+one, never counts twice. Format: ``docs/state-format.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+
+from ..errors import ConfigError
+from ..messages import Metric, MetricMessage, SeriesRollup
+from ..samples import Decoded
+from .buckets import Bucket
+from .rollups import Closed, Key, Rollups
+
+FORMAT = "k6mcp-bridge/state"
+VERSION = 1
+
+
+class RunState(BaseModel):
+    """One instance's cumulative state (see the module's docstring)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="strings")
+
+    format: Literal["k6mcp-bridge/state"] = "k6mcp-bridge/state"
+    version: Literal[1] = 1
+    instance: str
+    """Who wrote it: ``--state-instance``, else the input's name."""
+    seq: int
+    """Grows at every write, across restarts too (milliseconds since the epoch, or one more
+    than the last): the highest is the newest."""
+    final: bool
+    first_time: AwareDatetime | None
+    last_time: AwareDatetime | None
+    metrics: list[Metric]
+    series: list[SeriesRollup]
+
+
+class StateKeeper:
+    """Adds up the rollups' closed buckets per series and keeps the definitions."""
+
+    def __init__(self, instance: str) -> None:
+        self.instance = instance
+        self.seq = 0
+        self._metrics: dict[str, Metric] = {}
+        self._totals: dict[Key, Bucket] = {}
+
+    def define(self, batch: Iterable[Decoded]) -> None:
+        for record in batch:
+            if type(record) is MetricMessage and record.data.name not in self._metrics:
+                self._metrics[record.data.name] = record.data
+
+    def add(self, closed: Closed) -> None:
+        totals = self._totals
+        for key, bucket in closed.buckets.items():
+            total = totals.get(key)
+            if total is None:
+                total = totals[key] = Bucket(bucket.type)
+            total.merge(bucket)
+
+    def state(
+        self, rollups: Rollups, first: datetime | None, last: datetime | None, *, final: bool
+    ) -> RunState:
+        self.seq = max(self.seq + 1, time.time_ns() // 1_000_000)
+        return RunState(
+            instance=self.instance,
+            seq=self.seq,
+            final=final,
+            first_time=first,
+            last_time=last,
+            metrics=list(self._metrics.values()),
+            series=[
+                bucket.to_model(key[0], rollups.tags[key]) for key, bucket in self._totals.items()
+            ],
+        )
+
+
+def write_state(path: Path, state: RunState) -> None:
+    """Write ``state`` atomically: a reader sees the old file or the new one, never a part."""
+    directory = path.parent if str(path.parent) else Path(".")
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(state.model_dump_json())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def read_state(path: Path) -> RunState:
+    """A state file; ConfigError naming the file and what is wrong."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read state file {path}: {exc.strerror or exc}") from None
+    try:
+        return RunState.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the file"
+        raise ConfigError(
+            f"{path} is not a k6mcp-bridge state file ({FORMAT} v{VERSION}): "
+            f"{where}: {first['msg']}"
+        ) from None
