@@ -39,8 +39,7 @@ def merge_states(
         str | None, typer.Option(help="s, ms or us for the text summary's times.")
     ] = None,
 ) -> None:
-    """Merge the states of several runners into one run: k6's summary over all of them, every
-    threshold judged on the whole test, exit 99 when one fails."""
+    """Merge runners' states (--state-export) into one run: summary, verdicts, exit 99."""
     from ..aggregate.merge import merge, merged_snapshot
     from ..aggregate.stage import failed_thresholds
     from ..aggregate.state import read_state
