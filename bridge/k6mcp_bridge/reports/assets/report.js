@@ -29,9 +29,8 @@
 
     var columns = [data.x];
     var series = [{}];
-    var scales = { x: { time: true, range: function (u, min, max) {
-      return [Math.min(min, range[0]), Math.max(max, range[1])];
-    } }, y: {} };
+    // the x range is the run's, fixed (one bucket still gets a real axis); a zoom bypasses it
+    var scales = { x: { time: true, range: function () { return [range[0], range[1]]; } }, y: {} };
     var limits = chart.series.filter(function (s) { return s.threshold; });
     if (limits.length) {
       // threshold lines widen the y range only up to 3x the data, so they never flatten it
