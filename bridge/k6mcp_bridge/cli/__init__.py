@@ -1,9 +1,10 @@
-"""The command line: ``k6mcp-bridge [run] [SOURCE]``, ``plugins``, ``schema``, ``runs``, ``query``.
+"""The command line: ``k6mcp-bridge [run] [SOURCE]``, ``plugins``, ``schema``, ``runs``, ``query``,
+``report``.
 
 The only package that imports typer, and the only place that turns outcomes into exit codes:
 ``app`` (the typer app, logging), ``run`` (the main command), ``settings`` (flags, variables and
 the config file into settings and plugin instances), ``info`` (``plugins``, ``schema``),
-``store_commands`` (``runs``, ``query`` over the run store).
+``store_commands`` (``runs``, ``query``, ``report`` over the run store).
 """
 
 from . import info, run, store_commands

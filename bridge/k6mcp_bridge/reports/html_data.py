@@ -109,12 +109,38 @@ def latency_limits(snapshot: MetricsSnapshot | None) -> list[tuple[str, float]]:
     return limits
 
 
-def chart_data(timeline: Timeline, snapshot: MetricsSnapshot | None) -> dict[str, Any]:
+def baseline_column(timeline: Timeline, baseline: Timeline, metric: str, stat: str) -> list[Any]:
+    """``stat`` of ``baseline`` on ``timeline``'s slots, aligned by the time since each run's
+    first slot (the baseline's own bucket width where it is wider)."""
+    slots = timeline.slots()
+    if not slots or baseline.first is None:
+        return [None] * len(slots)
+    if baseline.width < timeline.width:
+        baseline.regrid(timeline.width)
+    per_slot = baseline.merged(metric)
+    origin = baseline.first - baseline.first % baseline.width
+    out: list[Any] = []
+    for start in slots:
+        moment = origin + (start - slots[0])
+        slot = moment - moment % baseline.width
+        out.append(_column([slot], per_slot, stat, baseline.width)[0])
+    return out
+
+
+def chart_data(
+    timeline: Timeline, snapshot: MetricsSnapshot | None, baseline: Timeline | None = None
+) -> dict[str, Any]:
     """The charts' JSON: ``{"x", "width", "range", "charts": [{"id", "title", "unit",
-    "series": [{"label", "values", "scale"?, "dash"?}]}]}``."""
+    "series": [{"label", "values", "scale"?, "dash"?, "threshold"?, "baseline"?}]}]}``. With a
+    ``baseline`` run, its request rate, p(95) and error rate are drawn over this run's."""
     slots = timeline.slots()
     width = timeline.width
     charts: list[dict[str, Any]] = []
+
+    def overlay(series: list[dict[str, Any]], label: str, metric: str, stat: str) -> None:
+        if baseline is not None and baseline.select(metric):
+            values = baseline_column(timeline, baseline, metric, stat)
+            series.append(_series(label, values, baseline=True))
 
     def chart(chart_id: str, title: str, unit: str, series: list[dict[str, Any]]) -> None:
         if series:
@@ -128,12 +154,15 @@ def chart_data(timeline: Timeline, snapshot: MetricsSnapshot | None) -> dict[str
         load.append(_series("requests/s", col("http_reqs", "per_s")))
     if timeline.select("iterations") and not load:
         load.append(_series("iterations/s", col("iterations", "per_s")))
+    if load:
+        overlay(load, "requests/s (baseline)", "http_reqs", "per_s")
     if timeline.select("vus"):
         load.append(_series("VUs", col("vus", "max"), scale="vus"))
     chart("load", "Request rate and VUs", "per second", load)
 
     if timeline.select("http_req_duration"):
         latency = [_series(s, col("http_req_duration", s)) for s in LATENCY_STATS]
+        overlay(latency, "p(95) (baseline)", "http_req_duration", "p(95)")
         latency += [
             _series(label, [limit] * len(slots), dash=True, threshold=True)
             for label, limit in latency_limits(snapshot)
@@ -142,6 +171,7 @@ def chart_data(timeline: Timeline, snapshot: MetricsSnapshot | None) -> dict[str
 
     if timeline.select("http_req_failed"):
         errors = [_series("error rate %", col("http_req_failed", "rate%"))]
+        overlay(errors, "error rate % (baseline)", "http_req_failed", "rate%")
         statuses: Counter[str] = Counter()
         for key in timeline.keys("http_req_failed"):
             status = dict(key[1]).get("status", "")
@@ -192,8 +222,11 @@ def chart_data(timeline: Timeline, snapshot: MetricsSnapshot | None) -> dict[str
     }
 
 
-def endpoint_rows(timeline: Timeline, duration_s: float) -> list[dict[str, Any]]:
-    """Per endpoint (top names, then ``(other)``): count, req/s, duration stats, error %."""
+def endpoint_rows(
+    timeline: Timeline, duration_s: float, baseline: Timeline | None = None
+) -> list[dict[str, Any]]:
+    """Per endpoint (top names, then ``(other)``): count, req/s, duration stats, error %; with
+    a ``baseline``, the baseline's p(95) of the same ``name`` tag (``None`` if it had none)."""
     rows = []
     for label, names in endpoint_groups(timeline).items():
         reqs = list(_by_names(timeline, "http_reqs", names).values())
@@ -210,6 +243,9 @@ def endpoint_rows(timeline: Timeline, duration_s: float) -> list[dict[str, Any]]
             row[stat] = total.stat(stat) if total else None
         fails = merge_buckets(failed) if failed else None
         row["error%"] = 100 * fails.nonzero / fails.count if fails and fails.count else None
+        if baseline is not None:
+            before = list(_by_names(baseline, "http_req_duration", names).values())
+            row["baseline p(95)"] = merge_buckets(before).stat("p(95)") if before else None
         rows.append(row)
     return rows
 

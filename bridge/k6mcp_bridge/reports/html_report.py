@@ -25,6 +25,7 @@ from ..aggregate.rollups import LADDER
 from ..messages import Message, MetricsSnapshot
 from ..plugin import Plugin, RunInfo, RunResult
 from . import html_sections as sections
+from .from_store import StoredRun, load
 from .html_data import chart_data, endpoint_rows, error_rows
 from .html_page import json_for_script, page
 from .junit import write_atomically
@@ -43,6 +44,11 @@ class ReportConfig(BaseModel):
     """The HTML file."""
     interval: float = Field(5.0, gt=0)
     """Seconds between two rewrites of the live page."""
+    baseline: str | None = None
+    """A run id in the run store (or ``latest``) drawn over this run and compared in the
+    endpoint and threshold tables."""
+    store: str | None = None
+    """The run store the baseline is read from (default: the store's default path)."""
 
 
 def handle_summary(snapshot: MetricsSnapshot | None) -> dict[str, Any]:
@@ -68,19 +74,26 @@ def render(
     snapshot: MetricsSnapshot | None,
     info: sections.Header,
     breaches: dict[tuple[str, str], sections.Breach],
+    baseline: StoredRun | None = None,
 ) -> str:
     """The whole page."""
-    data = chart_data(timeline, snapshot)
+    before = baseline.timeline if baseline is not None else None
+    data = chart_data(timeline, snapshot, before)
     while len(json_for_script(data)) > SOFT_CAP and timeline.width < LADDER[-1]:
         timeline.regrid(LADDER[LADDER.index(timeline.width) + 1])
-        data = chart_data(timeline, snapshot)
+        data = chart_data(timeline, snapshot, before)
     info.width_s = timeline.width
+    versus = baseline.snapshot if baseline is not None else None
     top = "\n".join(
-        [sections.header(info), sections.thresholds(snapshot, breaches), sections.checks(snapshot)]
+        [
+            sections.header(info, baseline.run.id if baseline is not None else None),
+            sections.thresholds(snapshot, breaches, versus),
+            sections.checks(snapshot),
+        ]
     )
     bottom = "\n".join(
         [
-            sections.endpoints(endpoint_rows(timeline, info.duration_s)),
+            sections.endpoints(endpoint_rows(timeline, info.duration_s, before)),
             sections.errors(error_rows(timeline)),
             sections.metrics(snapshot),
             sections.download(),
@@ -95,6 +108,61 @@ def render(
         summary=handle_summary(snapshot),
         refresh_s=None if not info.live else max(1.0, info.refresh_s),
     )
+
+
+def header_for(
+    timeline: Timeline,
+    snapshot: MetricsSnapshot | None,
+    *,
+    source: str,
+    script: str | None,
+    version: str,
+    live: bool,
+    status: str | None = None,
+    now: datetime | None = None,
+) -> sections.Header:
+    start = (
+        datetime.fromtimestamp(timeline.first, timezone.utc) if timeline.first is not None else None
+    )
+    end = snapshot.time if snapshot is not None and snapshot.time else now
+    if end is None and timeline.end is not None:
+        end = datetime.fromtimestamp(timeline.end, timezone.utc)
+    max_vus = None
+    if snapshot is not None:
+        for name in ("vus_max", "vus"):
+            if name in snapshot.metrics:
+                max_vus = snapshot.metrics[name].values.get("max")
+                break
+    return sections.Header(
+        source=source,
+        script=script,
+        start=start,
+        end=end,
+        duration_s=snapshot.test_run_duration_ms / 1000 if snapshot else 0.0,
+        max_vus=max_vus,
+        width_s=timeline.width,
+        bridge_version=version,
+        live=live,
+        status=status,
+    )
+
+
+def rebuild(store: Path | str | None, run: str, path: Path, baseline: str | None = None) -> str:
+    """Write the report of run ``run`` (an id or ``latest``) from the store; its id."""
+    stored = load(store, run)
+    before = load(store, baseline) if baseline is not None else None
+    header = header_for(
+        stored.timeline,
+        stored.snapshot,
+        source=stored.run.source,
+        script=stored.run.script,
+        version=stored.run.bridge_version,
+        live=False,
+        status=None if stored.run.state == "finished" else stored.run.state,
+    )
+    text = render(stored.timeline, stored.snapshot, header, stored.breaches, before)
+    write_atomically(path, text.encode("utf-8"))
+    return stored.run.id
 
 
 class ReportPlugin(Plugin):
@@ -115,9 +183,12 @@ class ReportPlugin(Plugin):
         self._breaches: dict[tuple[str, str], sections.Breach] = {}
         self._now: datetime | None = None
         self._written = time.monotonic()
+        self._baseline: StoredRun | None = None
 
     def start(self, run_info: RunInfo) -> None:
         self._reset(run_info)
+        if self.config.baseline is not None:
+            self._baseline = load(self.config.store, self.config.baseline)
 
     def process_batch(self, messages: Sequence[Message]) -> None:
         for message in messages:
@@ -140,40 +211,20 @@ class ReportPlugin(Plugin):
         if time.monotonic() - self._written >= self.config.interval:
             self.write(live=True)
 
-    def header(self, *, live: bool, status: str | None = None) -> sections.Header:
+    def write(self, *, live: bool, status: str | None = None) -> None:
         info = self._info
-        snapshot = self._snapshot
-        start = (
-            datetime.fromtimestamp(self.timeline.first, timezone.utc)
-            if self.timeline.first is not None
-            else None
-        )
-        end = snapshot.time if snapshot is not None and snapshot.time else self._now
-        max_vus = None
-        if snapshot is not None:
-            for name in ("vus_max", "vus"):
-                if name in snapshot.metrics:
-                    max_vus = snapshot.metrics[name].values.get("max")
-                    break
-        header = sections.Header(
+        header = header_for(
+            self.timeline,
+            self._snapshot,
             source=info.source if info else "?",
             script=info.script if info else None,
-            start=start,
-            end=end,
-            duration_s=snapshot.test_run_duration_ms / 1000 if snapshot else 0.0,
-            max_vus=max_vus,
-            width_s=self.timeline.width,
-            bridge_version=info.bridge_version if info else "?",
+            version=info.bridge_version if info else "?",
             live=live,
             status=status,
-            refresh_s=self.config.interval,
+            now=self._now,
         )
-        return header
-
-    def write(self, *, live: bool, status: str | None = None) -> None:
-        text = render(
-            self.timeline, self._snapshot, self.header(live=live, status=status), self._breaches
-        )
+        header.refresh_s = self.config.interval
+        text = render(self.timeline, self._snapshot, header, self._breaches, self._baseline)
         write_atomically(Path(self.config.path), text.encode("utf-8"))
         self._written = time.monotonic()
 

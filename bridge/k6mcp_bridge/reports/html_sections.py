@@ -40,7 +40,7 @@ def _when(moment: datetime | None) -> str:
     return moment.astimezone().isoformat(sep=" ", timespec="seconds")
 
 
-def header(info: Header) -> str:
+def header(info: Header, baseline: str | None = None) -> str:
     rows = [
         ("script" if info.script else "source", info.script or info.source),
         ("start", _when(info.start)),
@@ -52,6 +52,8 @@ def header(info: Header) -> str:
     ]
     if info.status and info.status != "completed":
         rows.append(("run", info.status))
+    if baseline is not None:
+        rows.append(("baseline run", baseline))
     items = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in rows)
     banner = (
         '<p class="banner" id="in-progress">In progress: this page reloads itself while the '
@@ -84,7 +86,13 @@ class Breach:
     abort_on_fail: bool = False
 
 
-def thresholds(snapshot: MetricsSnapshot | None, breaches: dict[tuple[str, str], Breach]) -> str:
+def thresholds(
+    snapshot: MetricsSnapshot | None,
+    breaches: dict[tuple[str, str], Breach],
+    baseline: MetricsSnapshot | None = None,
+) -> str:
+    """The thresholds table; with a ``baseline`` snapshot, a "vs baseline" column (its observed
+    value and verdict for the same threshold)."""
     rows = []
     for key, metric in (snapshot.metrics if snapshot else {}).items():
         for source, state in (metric.thresholds or {}).items():
@@ -108,16 +116,19 @@ def thresholds(snapshot: MetricsSnapshot | None, breaches: dict[tuple[str, str],
                     (esc(window), False),
                 ]
             )
-    head = [
-        "metric",
-        "threshold",
-        "observed",
-        "ok",
-        "first breach",
-        "abortOnFail",
-        "failing window",
-    ]
+            if baseline is not None:
+                rows[-1].append((esc(_versus(baseline, key, source)), False))
+    head = ["metric", "threshold", "observed", "ok", "first breach", "abortOnFail"]
+    head += ["failing window", *(["vs baseline"] if baseline is not None else [])]
     return "<h2>Thresholds</h2>\n" + _table(head, rows, "thresholds")
+
+
+def _versus(baseline: MetricsSnapshot, key: str, source: str) -> str:
+    metric = baseline.metrics.get(key)
+    state = (metric.thresholds or {}).get(source) if metric else None
+    if metric is None or state is None:
+        return "—"
+    return f"{observed_text(source, state, metric)} {'✓' if state.ok else '✗'}"
 
 
 def _walk(group: Group, depth: int = 0) -> Iterator[tuple[Group, int]]:
@@ -161,11 +172,25 @@ def endpoints(rows: Sequence[dict[str, Any]]) -> str:
             ("—" if row["rate"] is None else f"{row['rate']:.2f}", True),
             *[(_ms(row[stat]), True) for stat in stats],
             ("—" if row["error%"] is None else f"{row['error%']:.2f}%", True),
+            *(
+                [(_delta(row["p(95)"], row["baseline p(95)"]), True)]
+                if "baseline p(95)" in row
+                else []
+            ),
         ]
         for row in rows
     ]
     head = ["endpoint (name)", "count", "req/s", *stats, "error %"]
+    if any("baseline p(95)" in row for row in rows):
+        head.append("p(95) vs baseline")
     return "<h2>Endpoints</h2>\n" + _table(head, cells, "endpoints")
+
+
+def _delta(now: float | None, before: float | None) -> str:
+    if now is None or before is None:
+        return "—"
+    change = f" ({100 * (now - before) / before:+.1f}%)" if before else ""
+    return f"{_ms(before)}{change}"
 
 
 def errors(rows: Sequence[tuple[str, str, str, int]]) -> str:

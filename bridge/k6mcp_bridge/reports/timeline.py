@@ -47,22 +47,41 @@ class Timeline:
     def add(self, window: Window) -> None:
         start = int(window.start.timestamp())
         end = int(window.end.timestamp())
-        if window.width_s > self.width:
-            self.regrid(next(w for w in LADDER if w >= window.width_s))
         self.windows += 1
+        for rollup in window.series:
+            bucket = Bucket.from_model(rollup)
+            self.add_bucket(rollup.metric, rollup.type, rollup.tags, start, end, bucket)
+        if not window.series:
+            self._span(start, window.width_s, end)
+
+    def add_bucket(
+        self,
+        metric: str,
+        kind: MetricType,
+        tags: dict[str, str],
+        start: int,
+        end: int,
+        bucket: Bucket,
+    ) -> None:
+        """One series' bucket ``[start, end)`` (from a window, or from the run store)."""
+        slot = self._span(start, end - start, end)
+        self.types[metric] = kind
+        slots = self.series.setdefault((metric, kept(metric, tags)), {})
+        known = slots.get(slot)
+        if known is None:
+            slots[slot] = bucket
+        else:
+            known.merge(bucket)
+
+    def _span(self, start: int, width: int, end: int) -> int:
+        """Widen the grid for a bucket ``width`` wide and the run's span; the bucket's slot."""
+        if width > self.width:
+            self.regrid(next((w for w in LADDER if w >= width), LADDER[-1]))
         self.first = start if self.first is None else min(self.first, start)
         self.end = end if self.end is None else max(self.end, end)
         while self.span_slots() > self.max_points and self.width < LADDER[-1]:
             self.regrid(LADDER[LADDER.index(self.width) + 1])
-        slot = start - start % self.width
-        for rollup in window.series:
-            self.types[rollup.metric] = rollup.type
-            slots = self.series.setdefault((rollup.metric, kept(rollup.metric, rollup.tags)), {})
-            known = slots.get(slot)
-            if known is None:
-                slots[slot] = Bucket.from_model(rollup)
-            else:
-                known.merge(Bucket.from_model(rollup))
+        return start - start % self.width
 
     def span_slots(self) -> int:
         if self.first is None or self.end is None:

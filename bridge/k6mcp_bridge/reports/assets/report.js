@@ -58,8 +58,8 @@
       series.push({
         label: above ? s.label + " (above the chart)" : s.label,
         scale: scale,
-        stroke: s.threshold ? "#d62728" : palette[color++ % palette.length],
-        dash: s.threshold ? [6, 4] : undefined,
+        stroke: s.threshold ? "#d62728" : s.baseline ? "#999999" : palette[color++ % palette.length],
+        dash: s.threshold ? [6, 4] : s.baseline ? [2, 3] : undefined,
         width: s.threshold ? 1 : 1.5,
         spanGaps: true,
         points: { show: data.x.length < 4 ? true : undefined, size: 6 }
