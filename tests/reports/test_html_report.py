@@ -10,6 +10,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from k6mcp_bridge.messages import MetricsMessage, ThresholdMessage, ThresholdVerdict, WindowMessage
 from k6mcp_bridge.plugin import RunInfo, RunResult, Stats
 from k6mcp_bridge.reports.html_page import csp, json_for_script, sha256_source
@@ -135,3 +137,17 @@ def test_in_chromium_the_charts_draw_names_are_text_and_nothing_is_loaded(tmp_pa
     assert all(c["points"] == 1 and c["drawn"] == "true" and c["canvases"] for c in shown.charts)
     assert "<script>alert(1)</script>" in shown.text  # the hostile check name, as text
     assert (tmp_path / "shot.png").stat().st_size > 10_000
+
+
+def test_past_the_soft_cap_the_buckets_widen_until_the_data_fits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from k6mcp_bridge.reports import html_report
+
+    monkeypatch.setattr(html_report, "SOFT_CAP", 20_000)
+    path, plugin = report(tmp_path, seconds=600)
+    finish(plugin)
+    data = data_of(path.read_text(encoding="utf-8"))
+    assert len(json_for_script(data)) <= 20_000
+    assert data["width"] > 1 and len(data["x"]) == 600 // data["width"]
+    assert f"{data['width']} s" in path.read_text(encoding="utf-8")  # the header says so

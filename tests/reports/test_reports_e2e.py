@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,7 @@ class Run:
     export: dict[str, Any]
     returncode: int
     stderr: str
+    live: list[str]
 
 
 @pytest.fixture(scope="module")
@@ -48,19 +50,25 @@ def k6_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
             stderr=subprocess.DEVNULL,
             env=k6lab.k6_env(base_url),
         )  # fmt: skip
-        bridge = subprocess.run(
+        bridge = subprocess.Popen(
             [bridge_exe(), "--script", str(SCRIPT), "-p", "junit", "-o", f"junit.path={junit}",
              "-p", "report", "-o", f"report.path={html}", "-o", "report.interval=1"],
             stdin=k6.stdout,
-            capture_output=True,
-            timeout=120,
-            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )  # fmt: skip
         assert k6.stdout is not None
         k6.stdout.close()
+        live = []  # the page as a browser polling it during the run would read it
+        deadline = time.monotonic() + 120
+        while bridge.poll() is None and time.monotonic() < deadline:
+            if html.exists():
+                live.append(html.read_text(encoding="utf-8"))
+            time.sleep(0.2)
+        _, err = bridge.communicate(timeout=60)
         assert k6.wait(timeout=60) == 99  # k6 itself: thresholds crossed
-    stderr = bridge.stderr.decode("utf-8", errors="replace")
-    return Run(junit, html, json.loads(export.read_text()), bridge.returncode, stderr)
+    stderr = err.decode("utf-8", errors="replace")
+    return Run(junit, html, json.loads(export.read_text()), bridge.returncode, stderr, live)
 
 
 def test_junit_matches_k6s_own_verdicts(k6_run: Run) -> None:
@@ -115,6 +123,17 @@ def test_junit_matches_k6s_own_verdicts(k6_run: Run) -> None:
     assert checks[("::shop", "items status 200")].find("failure") is None
     parsed = junitparser.JUnitXml.fromfile(str(k6_run.junit))
     assert sum(suite.failures for suite in parsed) == 6
+
+
+def test_the_html_report_is_rewritten_whole_while_k6_runs(k6_run: Run) -> None:
+    assert k6_run.live, "the page was never seen during the run"
+    for page in k6_run.live:  # every read saw a whole page (temp file + rename)
+        assert page.startswith("<!doctype html>") and page.endswith("</html>\n")
+    live = ['<meta http-equiv="refresh" content="1">' in page for page in k6_run.live]
+    assert live[0], "no live version of the page was seen during the run"
+    assert live == sorted(live, reverse=True)  # live versions, then only the final one
+    banners = ['id="in-progress"' in page for page in k6_run.live]
+    assert banners == live
 
 
 def test_html_report_draws_in_chromium_without_any_request(k6_run: Run, tmp_path: Path) -> None:

@@ -179,7 +179,7 @@ def chart_data(
         for status, count in statuses.most_common(TOP_STATUSES):
             if count:
                 per = col("http_req_failed", "nonzero_per_s", {"status": status})
-                errors.append(_series(f"status {status or '?'} errors/s", per, scale="count"))
+                errors.append(_series(f"status {status or '?'} errors/s", per, scale="errors/s"))
         chart("errors", "Errors", "%", errors)
 
     if timeline.select("checks"):
