@@ -3,8 +3,8 @@
 A point is, mostly, two identity checks (the same time and the same tags dict as the point
 before: k6 writes a request's samples together), one dict lookup by metric name and one C
 ``array.append`` (a gauge's also notes the time); the numbers of a bucket are computed once,
-when it closes (:class:`~.buckets.Bucket`). A bucket ``[start, start + width)`` closes once the latest
-sample time is ``GRACE_S`` past its end (k6 stamps an HTTP request with its start time and
+when it closes (:class:`~.buckets.Bucket`). A bucket ``[start, start + width)`` closes once the
+latest sample time is ``GRACE_S`` past its end (k6 stamps an HTTP request with its start time and
 writes it when it ends, so samples arrive a little out of order); a sample for a bucket already
 closed opens it again, and it is sent once more with ``late`` set, holding only those samples.
 At the end of the stream every bucket closes (``final``).

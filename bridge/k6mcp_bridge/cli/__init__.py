@@ -1,10 +1,11 @@
-"""The command line: ``k6mcp-bridge [run] [SOURCE]``, ``plugins``, ``schema``, ``runs``, ``query``.
+"""The command line: ``k6mcp-bridge [run] [SOURCE]``, ``plugins``, ``schema``, ``runs``, ``query``,
+``report``, ``merge``.
 
 The only package that imports typer, and the only place that turns outcomes into exit codes:
 ``app`` (the typer app, logging), ``run`` (the main command), ``settings`` (flags, variables and
 the config file into settings and plugin instances), ``info`` (``plugins``, ``schema``),
-``store_commands`` (``runs``, ``query`` over the run store), ``merge`` (runners' states into
-one run).
+``store_commands`` (``runs``, ``query``, ``report`` over the run store), ``merge`` (runners'
+states into one run).
 """
 
 from . import info, merge, run, store_commands

@@ -158,3 +158,25 @@ def _table(rows: Sequence[Sequence[str]]) -> None:
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
         typer.echo("  ".join(cells).rstrip())
+
+
+@app.command("report")
+def report(
+    run: Annotated[str, typer.Option("--run", help="A run id, or latest.")] = "latest",
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
+        "k6-report.html"
+    ),
+    baseline: Annotated[
+        str | None, typer.Option("--baseline", help="A run id to compare with.")
+    ] = None,
+    store: Annotated[Path | None, typer.Option("--store", help=_STORE_HELP)] = None,
+) -> None:
+    """Rebuild the HTML report of a run from the store, after the fact."""
+    from ..reports.html_report import rebuild  # not needed for --help
+
+    setup_logging("ERROR")
+    try:
+        run_id = rebuild(store, run, output, baseline)
+    except BridgeError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"wrote {output} (run {run_id})")

@@ -24,7 +24,7 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -236,6 +236,23 @@ class Store:
             "SELECT time, body FROM verdicts WHERE run_id = ? ORDER BY rowid", [run_id]
         )
         return [{"time": rfc3339(when), **json.loads(body)} for when, body in rows]
+
+    def buckets(
+        self, run_id: str
+    ) -> Iterator[tuple[str, MetricType, dict[str, str], int, int, Bucket]]:
+        """Every bucket of the run: ``(metric, type, tags, start, width, bucket)``, by start (for
+        a report rebuilt from the store)."""
+        types = self.metrics(run_id)
+        rows = self._rows(
+            f"SELECT s.metric, s.tags, b.start, b.width, b.{_COLUMNS.replace(', ', ', b.')} "
+            "FROM buckets b JOIN series s ON s.id = b.series_id WHERE s.run_id = ? "
+            "ORDER BY b.start",
+            [run_id],
+        )
+        for metric, tags, start, width, *row in rows:
+            kind = types.get(metric)
+            if kind is not None:
+                yield metric, kind, json.loads(tags), start, width, row_bucket(kind, tuple(row))
 
     # --- query ------------------------------------------------------------------------------------
 
