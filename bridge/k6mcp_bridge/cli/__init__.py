@@ -1,13 +1,14 @@
 """The command line: ``k6mcp-bridge [run] [SOURCE]``, ``plugins``, ``schema``, ``runs``, ``query``.
 
 The only package that imports typer, and the only place that turns outcomes into exit codes:
-``app`` (the typer app, logging), ``run`` (the main command), ``settings`` (flags, variables and
+``app`` (the typer app, logging), ``run`` (the main command), ``exec`` (k6 started by the
+bridge), ``settings`` (flags, variables and
 the config file into settings and plugin instances), ``info`` (``plugins``, ``schema``),
 ``store_commands`` (``runs``, ``query`` over the run store), ``merge`` (runners' states into
 one run).
 """
 
-from . import info, merge, run, store_commands
+from . import exec, info, merge, run, store_commands
 from .app import app, main
 
-__all__ = ["app", "info", "main", "merge", "run", "store_commands"]
+__all__ = ["app", "exec", "info", "main", "merge", "run", "store_commands"]
