@@ -8,7 +8,7 @@ the config file into settings and plugin instances), ``info`` (``plugins``, ``sc
 one run).
 """
 
-from . import exec, info, merge, run, store_commands
+from . import exec, info, merge, new_plugin, run, store_commands
 from .app import app, main
 
-__all__ = ["app", "exec", "info", "main", "merge", "run", "store_commands"]
+__all__ = ["app", "exec", "info", "main", "merge", "new_plugin", "run", "store_commands"]
