@@ -6,6 +6,7 @@ import inspect
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 from conftest import K6_RUN, ROOT, PluginDir, bridge_exe, write_dist
@@ -84,3 +85,32 @@ def test_the_readme_config_file_is_valid_and_does_what_it_says(tmp_path: Path) -
     exported = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
     assert exported["metrics"]["checks"]["thresholds"] == {"rate>0.99": True, "rate>0.5": False}
     assert (tmp_path / "messages.jsonl").stat().st_size > 0
+
+
+def test_the_readme_plugin_test_is_three_lines_and_passes_under_pytest(tmp_path: Path) -> None:
+    """The README's test of its plugin, run by pytest in a subprocess (the pytest plugin's
+    entry point loads as it does for a plugin author)."""
+    test = fenced("python", "### Testing a plugin")
+    body = test[test.index("def test_") :].splitlines()[1:]
+    assert len([line for line in body if line.strip()]) + 1 <= 3  # the import of replay aside
+    (tmp_path / "slow_requests.py").write_text(fenced("python", "### Writing a plugin"))
+    (tmp_path / "test_slow_requests.py").write_text(test, encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--fixtures"],
+        cwd=tmp_path,
+        env=PluginDir(tmp_path).env(),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert "k6_sample" in run.stdout.decode() and "replay" in run.stdout.decode()
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_slow_requests.py"],
+        cwd=tmp_path,
+        env=PluginDir(tmp_path).env(),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout.decode()[-3000:]
+    assert "1 passed" in run.stdout.decode()

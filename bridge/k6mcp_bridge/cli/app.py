@@ -14,18 +14,22 @@ from .. import __version__
 log = logging.getLogger("k6mcp_bridge")
 
 
+_OWN_OPTIONS = ("--help", "--version", "--install-completion", "--show-completion")
+"""The app's own options: anything else first means ``run``."""
+
+
 class _RunByDefault(TyperGroup):
     """``k6mcp-bridge [SOURCE]`` means ``k6mcp-bridge run [SOURCE]``."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands and args[0] not in ("--help", "--version")):
+        if not args or (args[0] not in self.commands and args[0] not in _OWN_OPTIONS):
             args = ["run", *args]
         return super().parse_args(ctx, args)
 
 
 app = typer.Typer(
     cls=_RunByDefault,
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=False,
     help="Stream k6 results (k6 run --out json=...) as MCP messages into plugins.\n\n"
     "The bare form `k6mcp-bridge [SOURCE]` runs the bridge (`run`).",

@@ -16,12 +16,22 @@ if TYPE_CHECKING:
     from ..registry import PluginEntry
 
 
-@app.command("plugins")
+plugins_app = typer.Typer(
+    help="List installed plugins (name, distribution, version, enabled, load errors); "
+    "`plugins new NAME` writes a new plugin package."
+)
+app.add_typer(plugins_app, name="plugins")
+
+
+@plugins_app.callback(invoke_without_command=True)
 def list_plugins(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     config: Annotated[Path | None, typer.Option("--config", help="An .ini file.")] = None,
 ) -> None:
     """List installed plugins: name, distribution, version, enabled, load errors."""
+    if ctx.invoked_subcommand is not None:
+        return
     from ..config import load_only
     from ..registry import discover
     from .settings import settings_from

@@ -12,7 +12,11 @@ from ..errors import BridgeError, ConfigError, ExitStatus
 from .app import app, log, setup_logging
 
 if TYPE_CHECKING:
+    from ..aggregate.stage import AggregationSettings
+    from ..config import Settings
+    from ..delivery.k6_process import K6Command
     from ..delivery.runner import FollowOptions
+    from ..plugin import Plugin
 
 USAGE_HINT = """\
 k6mcp-bridge reads k6 results from a pipe or a file, and stdin is a terminal.
@@ -184,29 +188,42 @@ def run(
     ] = None,
 ) -> None:
     """Read k6 results and deliver them to the enabled plugins."""
-    from ..delivery.runner import aggregation_settings, execute  # not needed for --help
+    launch(dict(locals()))
+
+
+def launch(params: dict[str, Any], k6_command: list[str] | None = None) -> None:
+    """``run`` with its parameters; with ``k6_command``, ``exec`` (which has no SOURCE, no
+    --follow and its options, and reads the script's options from the k6 command)."""
+    from ..delivery.runner import execute  # not needed for --help
     from .settings import enabled_plugins, settings_from
 
+    (source, plugin, option, config, verbose, quiet, log_level, threshold, metric_type) = (
+        params[name]
+        for name in (
+            "source", "plugin", "option", "config", "verbose", "quiet", "log_level",
+            "threshold", "metric_type",
+        )
+    )  # fmt: skip
     level = "DEBUG" if verbose else "ERROR" if quiet else log_level
     setup_logging(level or "INFO")
     flags: dict[str, Any] = {
-        "passthrough": passthrough,
-        "dead_letter": dead_letter,
-        "max_errors": max_errors,
-        "plugin_errors": plugin_errors,
-        "plugin_timeout": plugin_timeout,
+        "passthrough": params["passthrough"],
+        "dead_letter": params["dead_letter"],
+        "max_errors": params["max_errors"],
+        "plugin_errors": params["plugin_errors"],
+        "plugin_timeout": params["plugin_timeout"],
         "log_level": level,
-        "format": format,
-        "script": script,
-        "summary_export": summary_export,
-        "state_export": state_export,
-        "state_instance": state_instance,
-        "snapshot_interval": snapshot_interval,
-        "summary_trend_stats": summary_trend_stats,
-        "summary_time_unit": summary_time_unit,
-        "test_duration": test_duration,
-        "bounded_memory": bounded_memory,
-        "abort_on_fail": abort_on_fail,
+        "format": params["format"],
+        "script": params["script"],
+        "summary_export": params["summary_export"],
+        "state_export": params["state_export"],
+        "state_instance": params["state_instance"],
+        "snapshot_interval": params["snapshot_interval"],
+        "summary_trend_stats": params["summary_trend_stats"],
+        "summary_time_unit": params["summary_time_unit"],
+        "test_duration": params["test_duration"],
+        "bounded_memory": params["bounded_memory"],
+        "abort_on_fail": params["abort_on_fail"],
     }
     try:
         settings, options = settings_from(config, flags, option or [], metric_type or [])
@@ -216,19 +233,55 @@ def run(
                 settings.plugins.append(name)
         settings.thresholds.extend(threshold or [])
         plugins = enabled_plugins(settings, options)
-        following = _follow_options(
-            follow, source, from_end, poll, idle_timeout, wait_pid, checkpoint
-        )
-        if settings.abort_on_fail and (following is None or following.wait_pid is None):
-            raise ConfigError("--abort-on-fail needs --follow with --wait-pid (the k6 to stop)")
-        aggregation = aggregation_settings(settings, plugins)
+        command = None
+        if k6_command is not None:
+            from ..delivery.k6_process import plan
+
+            command = plan(k6_command)
+            if settings.script is None:  # as --script does: k6 inspect
+                settings.script = command.script
+            following = None
+        else:
+            following = _follow_options(
+                params["follow"],
+                source,
+                params["from_end"],
+                params["poll"],
+                params["idle_timeout"],
+                params["wait_pid"],
+                params["checkpoint"],
+            )
+            if settings.abort_on_fail and (following is None or following.wait_pid is None):
+                raise ConfigError("--abort-on-fail needs --follow with --wait-pid (the k6 to stop)")
+        aggregation = _aggregation(settings, plugins, command)
     except BridgeError as exc:
         log.error("%s", exc)
         raise typer.Exit(exc.exit_status) from None
+    if command is not None:
+        from ..delivery.runner import execute_k6
+
+        raise typer.Exit(execute_k6(command, plugins, settings, aggregation))
     if source is None and sys.stdin.isatty():
         typer.echo(USAGE_HINT, err=True)
         raise typer.Exit(ExitStatus.USAGE)
     raise typer.Exit(execute(source, plugins, settings, following, aggregation))
+
+
+def _aggregation(
+    settings: Settings, plugins: list[Plugin], command: K6Command | None
+) -> AggregationSettings | None:
+    """The aggregation's settings; under ``exec`` a script that ``k6 inspect`` rejects is run
+    anyway: k6 then says what is wrong itself, in its own words (or runs it after all)."""
+    from ..delivery.runner import aggregation_settings
+
+    if command is None or command.script is None or settings.script != command.script:
+        return aggregation_settings(settings, plugins)
+    try:
+        return aggregation_settings(settings, plugins)
+    except ConfigError as exc:
+        log.debug("%s: running k6 anyway", exc)
+        settings.script = None
+        return aggregation_settings(settings, plugins)
 
 
 def _follow_options(

@@ -71,6 +71,8 @@ class Pipeline:
         self._aggregation = aggregation
         self._offsets: _Offsets | None = None
         self._first_line: bytes | None = None
+        self.say_if_empty = True
+        """Log one error line when the input held no k6 record (``exec`` says it its own way)."""
         self._torn = False
         """A send was cut short (a second signal): some plugins lack a batch, so nothing more is
         delivered and the checkpoint is not moved again."""
@@ -232,7 +234,7 @@ class Pipeline:
 
     def _say_if_empty(self, status: Status, name: str) -> None:
         """One line when the input held no k6 record at all (the runner then exits 65)."""
-        if self.stats.messages or status == "interrupted":
+        if self.stats.messages or status == "interrupted" or not self.say_if_empty:
             return
         lines = self.stats.lines
         if self._first_line is None:

@@ -3,6 +3,7 @@
 Signals: the first SIGINT or SIGTERM asks for a graceful stop where one exists (a pipe keeps
 being read until the writer — k6, which got the same Ctrl-C — closes it; a followed file is
 read to its end once more), the second stops at once. Every plugin's ``finish`` runs either way.
+Under ``exec`` (:func:`execute_k6`) every signal is passed on to the k6 the bridge started.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ..k6.sinks import parse_trend_stats
 from ..k6.summary_export import write_export
 from ..k6.thresholds import parse_cli_threshold
 from ..plugin import Plugin, PluginReport, RunResult
+from .k6_process import K6Command, K6Process, exit_status
 from .pipeline import Pipeline, tune_gc
 
 log = logging.getLogger("k6mcp_bridge")
@@ -50,8 +52,12 @@ class _Signals:
     def __init__(self) -> None:
         self.received: int | None = None
         self.graceful: Callable[[int], None] | None = None
+        self.forward: Callable[[int], None] | None = None
+        """Called with every signal first (``exec``: pass it on to the k6 the bridge started)."""
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.forward is not None:
+            self.forward(signum)
         if self.received is None and self.graceful is not None:
             self.received = signum
             log.warning(
@@ -126,14 +132,9 @@ def execute(
 ) -> ExitStatus:
     """Run the bridge; return the exit status."""
     with ExitStack() as stack:
-        dead: BinaryIO | None = None
-        if settings.dead_letter is not None:
-            try:
-                dead = stack.enter_context(settings.dead_letter.open("wb"))
-            except OSError as exc:
-                log.error("cannot write dead-letter file %s: %s", settings.dead_letter, exc)
-                return ExitStatus.USAGE
-        runner = _Runner(plugins, settings, aggregation, dead, stack.enter_context(_signals()))
+        runner = _runner(plugins, settings, aggregation, stack)
+        if runner is None:
+            return ExitStatus.USAGE
         tune_gc()
         try:
             if follow is None or source is None:
@@ -149,6 +150,82 @@ def execute(
         except KeyboardInterrupt:  # a second signal, or one before any run started
             return runner.signals.exit_status
     return runner.exit_status(results)
+
+
+def execute_k6(
+    command: K6Command,
+    plugins: list[Plugin],
+    settings: Settings,
+    aggregation: AggregationSettings | None = None,
+) -> int:
+    """``exec``: start k6 on a private pipe (or follow its ``--out json=FILE``), forward
+    signals to it, stop it on a failed ``abortOnFail`` threshold; the exit status is
+    :func:`~.k6_process.exit_status` of the bridge's and k6's."""
+    with ExitStack() as stack:
+        runner = _runner(plugins, settings, aggregation, stack)
+        if runner is None:
+            return ExitStatus.USAGE
+        tune_gc()
+        try:
+            k6 = stack.enter_context(K6Process(command))
+        except BridgeError as exc:
+            log.error("%s", exc)
+            return exc.exit_status
+        runner.signals.forward = k6.signal
+        runner.abort = lambda result: k6.abort()
+        status = ExitStatus.OK
+        try:
+            if command.out_file is None:
+                results = runner.read(k6.source(), writer_signalled=True)
+            else:
+                following = FollowOptions(wait_pid=k6.pid)
+                results = runner.follow(command.out_file, following, writer_signalled=True)
+        except (TooManyErrors, PluginFailed) as exc:
+            log.error("%s", exc)
+            status = runner.exit_status(runner.results, stopped=exc.exit_status, records=False)
+        except BridgeError as exc:
+            log.error("%s", exc)
+            status = exc.exit_status
+        except KeyboardInterrupt:  # a second signal
+            status = runner.signals.exit_status
+        else:
+            status = runner.exit_status(results, records=False)
+        try:
+            stack.close()  # k6 has ended (or is stopped): its exit code is known
+        except KeyboardInterrupt:  # a signal while waiting for k6 to stop
+            k6.kill()
+            status = runner.signals.exit_status
+        code = k6.exit_code()
+        if not any(r.stats.messages for r in runner.results):
+            if code:
+                log.error(
+                    "k6 exited with status %d before writing any sample (its message is above)",
+                    code,
+                )
+            elif status == ExitStatus.OK:
+                log.error("k6 wrote no sample")
+                status = ExitStatus.REJECTED_RECORDS
+        elif code and not (k6.aborted or k6.signalled):
+            log.error("k6 exited with status %d", code)
+        return exit_status(status, code, k6.aborted)
+
+
+def _runner(
+    plugins: list[Plugin],
+    settings: Settings,
+    aggregation: AggregationSettings | None,
+    stack: ExitStack,
+) -> _Runner | None:
+    """A runner with its dead-letter file open and the signal handlers set (``None``: the
+    dead-letter file cannot be written, which is said)."""
+    dead: BinaryIO | None = None
+    if settings.dead_letter is not None:
+        try:
+            dead = stack.enter_context(settings.dead_letter.open("wb"))
+        except OSError as exc:
+            log.error("cannot write dead-letter file %s: %s", settings.dead_letter, exc)
+            return None
+    return _Runner(plugins, settings, aggregation, dead, stack.enter_context(_signals()))
 
 
 class _Runner:
@@ -198,10 +275,16 @@ class _Runner:
     def once(self, source: str | None, stack: ExitStack) -> list[RunResult]:
         opened = open_source(source)
         stack.callback(opened.close)
+        return self.read(opened)
+
+    def read(self, opened: ByteStream, writer_signalled: bool = False) -> list[RunResult]:
+        """One run of ``opened``; ``writer_signalled``: the writer gets every signal too (the
+        k6 that ``exec`` started), so any first signal reads on until it closes."""
         pipeline = self.pipeline()
+        pipeline.say_if_empty = not writer_signalled
 
         def graceful(signum: int) -> None:
-            if opened.live and signum == signal.SIGINT:
+            if opened.live and (signum == signal.SIGINT or writer_signalled):
                 pipeline.interrupted = True  # k6 got the same Ctrl-C: read until it closes
             else:
                 pipeline.stop_requested = True  # deliver what was read, then stop
@@ -209,13 +292,17 @@ class _Runner:
         self.signals.graceful = graceful
         return [self.ran(pipeline, opened)]
 
-    def follow(self, path: Path, options: FollowOptions) -> list[RunResult]:
-        """One pipeline run per run of the followed file."""
+    def follow(
+        self, path: Path, options: FollowOptions, writer_signalled: bool = False
+    ) -> list[RunResult]:
+        """One pipeline run per run of the followed file (``writer_signalled``: see
+        :meth:`read`)."""
         follower = _follower(path, options)
         current: list[Pipeline] = []
 
         def graceful(signum: int) -> None:
-            follower.stop("interrupted")
+            if not writer_signalled:  # else k6 ends, then --wait-pid stops the follower
+                follower.stop("interrupted")
             for pipeline in current:
                 pipeline.interrupted = True
 
@@ -225,6 +312,7 @@ class _Runner:
         results = []
         for run in follower.runs():
             pipeline = self.pipeline(follower.committer(run))
+            pipeline.say_if_empty = not writer_signalled
             current[:] = [pipeline]
             try:
                 results.append(self.ran(pipeline, run))
@@ -245,10 +333,11 @@ class _Runner:
         return result
 
     def exit_status(
-        self, results: list[RunResult], stopped: ExitStatus | None = None
+        self, results: list[RunResult], stopped: ExitStatus | None = None, records: bool = True
     ) -> ExitStatus:
         """The most severe outcome, in the README's order: 130/143, 70, 99, 65, 2; ``stopped``
-        is the status of a run that stopped on an error (``--max-errors``, the fail policy)."""
+        is the status of a run that stopped on an error (``--max-errors``, the fail policy);
+        ``records=False``: an input without any record is the caller's to judge (``exec``)."""
         if self.signals.received or any(r.status == "interrupted" for r in results):
             return self.signals.exit_status
         if any(r.state != "ok" for r in self.reports):  # each was reported when it happened
@@ -263,7 +352,7 @@ class _Runner:
             return ExitStatus.THRESHOLD_FAILED
         if any(r.stats.rejected or r.stats.input_errors for r in results):
             return ExitStatus.REJECTED_RECORDS
-        if not any(r.stats.messages for r in results):
+        if records and not any(r.stats.messages for r in results):
             return ExitStatus.REJECTED_RECORDS  # no k6 record at all: the pipeline said so
         unwritten = self.export_failed or any(stage.state_failed for stage in self.stages)
         return ExitStatus.USAGE if unwritten else ExitStatus.OK

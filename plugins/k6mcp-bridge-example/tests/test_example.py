@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,3 +47,17 @@ def test_metric_filter() -> None:
 def test_bad_option_is_rejected() -> None:
     with pytest.raises(ValueError, match="every"):
         ExampleConfig.model_validate({"every": "0"})
+
+
+def test_a_real_k6_run_through_the_real_pipeline(replay: Any, k6_sample: Path) -> None:
+    """The fixtures of k6mcp-bridge's pytest plugin (``k6mcp_bridge.testing``)."""
+    plugin, result = replay(k6_sample, ExamplePlugin, every=1000)
+    assert result.status == "completed"
+    assert plugin.counts["http_reqs"] == plugin.counts["http_req_duration"] > 0
+    points = gzip.decompress(k6_sample.read_bytes()).count(b'"type":"Point"')
+    assert sum(plugin.counts.values()) == points
+
+
+def test_a_metric_option_through_replay(replay: Any) -> None:
+    plugin, _ = replay("k6-run", ExamplePlugin, metric="checks")
+    assert set(plugin.counts) == {"checks"}
