@@ -7,8 +7,8 @@ buckets: they add up to the run, a ``late`` window included), the span from the 
 snapshots (their ``time`` is the latest sample, ``test_run_duration_ms`` the span back to the
 first). It is the state ``--state-export`` writes, built from what every plugin is given.
 
-Every ``interval`` seconds of wall-clock time (when a batch arrives) and at the end it puts the
-state in a one-state slot; a background thread with its own event loop publishes whatever the
+Every ``interval`` seconds of wall-clock time (when something changed) and at the end it puts
+the state in a one-state slot; a background thread with its own event loop publishes whatever the
 slot holds, to ``k6mcp.state.v1.<run>.<instance>`` with ``Nats-Msg-Id`` ``run.instance.seq``.
 A newer state replaces one not sent yet: the broker always gets the newest. A broker that is
 down or slow costs ``process_batch`` nothing: the thread retries with backoff (0.2 s doubling to
@@ -22,8 +22,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from socket import gethostname
@@ -76,9 +75,18 @@ class Outgoing:
 class Sender:
     """A background thread that publishes the newest :class:`Outgoing` it was offered."""
 
-    def __init__(self, url: str, options: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        url: str,
+        options: dict[str, Any],
+        interval: float = 0.0,
+        produce: Callable[[], Outgoing | None] | None = None,
+    ) -> None:
         self.url = url
         self._options = options
+        self._interval = interval
+        self._produce = produce
+        """Called every ``interval`` seconds on the thread: a newer state to send, or None."""
         self._lock = threading.Lock()
         self._latest: Outgoing | None = None
         self._stop = False
@@ -90,6 +98,7 @@ class Sender:
         self.published = 0
         self.duplicates = 0
         self.failures = 0
+        self.disconnections = 0
         self.last_published: Outgoing | None = None
         self.last_error: str | None = None
         self._thread = threading.Thread(target=self._main, name="k6mcp-nats", daemon=True)
@@ -133,6 +142,7 @@ class Sender:
         self._loop = loop
         self._wake = wake = asyncio.Event()
         self._ready.set()
+        ticker = loop.create_task(self._tick()) if self._produce and self._interval else None
         client: Any = None
         stream_ready = False
         delay = BACKOFF_S[0]
@@ -160,8 +170,8 @@ class Sender:
                             max_reconnect_attempts=-1,
                             reconnect_time_wait=0.5,
                             error_cb=_quiet,
-                            disconnected_cb=_nothing,
-                            reconnected_cb=_nothing,
+                            disconnected_cb=self._disconnected,
+                            reconnected_cb=self._reconnected,
                             closed_cb=_nothing,
                             **self._options,
                         ),
@@ -196,8 +206,30 @@ class Sender:
                 self.published += 1
                 self.duplicates += bool(ack.duplicate)
                 self.last_published = outgoing
+        if ticker is not None:
+            ticker.cancel()
         if client is not None:
             await _close(client)
+
+    async def _tick(self) -> None:
+        assert self._produce is not None
+        while not self._stop:
+            await asyncio.sleep(self._interval)
+            try:
+                outgoing = self._produce()
+            except Exception:  # a bug in building the state must not stop the final one
+                log.exception("nats: cannot build the state")
+                continue
+            if outgoing is not None and not self._stop:
+                self.offer(outgoing)
+
+    async def _disconnected(self) -> None:
+        if not self._stop:
+            self.disconnections += 1
+            log.warning("nats: disconnected from %s; reconnecting (the bridge goes on)", self.url)
+
+    async def _reconnected(self) -> None:
+        log.info("nats: reconnected to %s", self.url)
 
     def _failed(self, exc: BaseException) -> None:
         text = f"{type(exc).__name__}: {exc}".rstrip(": ")
@@ -255,17 +287,26 @@ class NatsPlugin(Plugin):
         self._tag_instance: str | None = None
         self._snapshot: MetricsSnapshot | None = None
         self._window_span: tuple[datetime, datetime] | None = None
-        self._next = time.monotonic() + self.config.interval
-        self._offered = 0
+        self._lock = threading.Lock()
+        """process_batch and finish (the plugin's thread) against the sender's ticks."""
+        self._changed = False
+        self._finished = False
         if run_info.resumed:
             log.warning(
                 "nats: resumed from a checkpoint mid-file: this instance's state starts again "
                 "from the checkpoint (the samples before it are not in it)"
             )
-        self._sender = Sender(self.config.url, connect_options(self.config))
+        self._sender = Sender(
+            self.config.url, connect_options(self.config), self.config.interval, self._tick
+        )
 
     def process_batch(self, messages: Sequence[Message]) -> None:
+        with self._lock:
+            self._add(messages)
+
+    def _add(self, messages: Sequence[Message]) -> None:
         keeper = self._keeper
+        self._changed = True
         for message in messages:
             kind = message.type
             if kind == "window":
@@ -276,11 +317,17 @@ class NatsPlugin(Plugin):
                 keeper.add_metric(message.data)  # type: ignore[arg-type]
             elif kind == "metrics":
                 self._snapshot = message.data  # type: ignore[assignment]
-        now = time.monotonic()
-        if now >= self._next:
-            self._next = now + self.config.interval
-            if not keeper.empty:
-                self._offer(final=False)
+
+    def _tick(self) -> None:
+        """The sender's clock: offer the state, when something came since the last one (under
+        the lock, so that no state built before the final one is offered after it)."""
+        with self._lock:
+            if not self._changed or self._finished or self._keeper.empty:
+                return
+            self._changed = False
+            outgoing = self._state(final=False)
+            log.debug("nats: state seq %d (%d bytes) to send", outgoing.seq, len(outgoing.payload))
+            self._sender.offer(outgoing)
 
     def _saw_window(self, window: Window) -> None:
         span = self._window_span
@@ -312,7 +359,7 @@ class NatsPlugin(Plugin):
             return self._window_span
         return None, None
 
-    def _offer(self, *, final: bool) -> Outgoing:
+    def _state(self, *, final: bool) -> Outgoing:
         run, instance = self.names()
         keeper = self._keeper
         keeper.instance = instance
@@ -325,19 +372,20 @@ class NatsPlugin(Plugin):
             state.seq,
             final,
         )
-        self._offered += 1
-        self._sender.offer(outgoing)
         return outgoing
 
     def finish(self, result: RunResult) -> None:
-        if result.metrics is not None:
-            self._snapshot = result.metrics
-        final = result.status == "completed"
+        with self._lock:
+            self._finished = True
+            if result.metrics is not None:
+                self._snapshot = result.metrics
+            final = result.status == "completed"
+            outgoing = self._state(final=final)
+            self._sender.offer(outgoing)
         if not final:
             log.warning(
                 "nats: the run was %s: its last state is published as not final", result.status
             )
-        outgoing = self._offer(final=final)
         sender = self._sender
         run, instance = self.names()
         where = f"run {run!r} instance {instance!r} at {sender.url}"
@@ -346,13 +394,14 @@ class NatsPlugin(Plugin):
         last = sender.last_published
         if last is not None and last.seq == outgoing.seq:
             log.info(
-                "nats: published %d state%s of %s (the last: seq %d%s)%s",
+                "nats: published %d state%s of %s (the last: seq %d%s)%s%s",
                 sender.published,
                 "" if sender.published == 1 else "s",
                 where,
                 last.seq,
                 ", final" if last.final else "",
                 f"; {sender.failures} attempts failed" if sender.failures else "",
+                f"; {sender.disconnections} disconnections" if sender.disconnections else "",
             )
         else:
             log.error(
