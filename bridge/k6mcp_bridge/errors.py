@@ -17,6 +17,9 @@ class ExitStatus(IntEnum):
     PLUGIN_FAILED = 70
     """A plugin failed or hung, whatever ``plugin_errors`` says (that decides only whether the
     run goes on)."""
+    INCOMPLETE = 75
+    """``merge --nats``: not every instance sent its final state before ``--timeout`` (sysexits'
+    EX_TEMPFAIL: try again later)."""
     THRESHOLD_FAILED = 99
     INTERRUPTED = 130
     TERMINATED = 143

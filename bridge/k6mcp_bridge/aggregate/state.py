@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from ..errors import ConfigError
-from ..messages import Metric, MetricMessage, SeriesRollup
+from ..messages import Metric, MetricMessage, SeriesRollup, Tags, Window
 from ..samples import Decoded
 from .buckets import Bucket
 from .rollups import Closed, Key, Rollups
@@ -50,13 +50,19 @@ class RunState(BaseModel):
 
 
 class StateKeeper:
-    """Adds up the rollups' closed buckets per series and keeps the definitions."""
+    """Adds up the rollups' closed buckets per series and keeps the definitions.
+
+    Fed by the aggregation stage (:meth:`add`, closed buckets) or by a plugin from the
+    ``window`` messages it receives (:meth:`add_window`: the same buckets in message form; a
+    ``late`` window holds only the samples that came after its bucket closed, so it adds too)."""
 
     def __init__(self, instance: str) -> None:
         self.instance = instance
         self.seq = 0
         self._metrics: dict[str, Metric] = {}
         self._totals: dict[Key, Bucket] = {}
+        self._tags: dict[Key, Tags] = {}
+        """The tags of the series added by :meth:`add_window` (the rollups know the others)."""
 
     def define(self, batch: Iterable[Decoded]) -> None:
         for record in batch:
@@ -71,9 +77,36 @@ class StateKeeper:
                 total = totals[key] = Bucket(bucket.type)
             total.merge(bucket)
 
+    def add_metric(self, metric: Metric) -> None:
+        self._metrics.setdefault(metric.name, metric)
+
+    def add_window(self, window: Window) -> None:
+        totals, tags = self._totals, self._tags
+        for rollup in window.series:
+            key = (rollup.metric, tuple(sorted(rollup.tags.items())))
+            bucket = Bucket.from_model(rollup)
+            total = totals.get(key)
+            if total is None:
+                totals[key], tags[key] = bucket, rollup.tags
+            else:
+                total.merge(bucket)
+
+    @property
+    def empty(self) -> bool:
+        return not self._totals and not self._metrics
+
     def state(
-        self, rollups: Rollups, first: datetime | None, last: datetime | None, *, final: bool
+        self,
+        rollups: Rollups | None,
+        first: datetime | None,
+        last: datetime | None,
+        *,
+        final: bool,
     ) -> RunState:
+        """The state now (``rollups``: where the tags of the buckets from :meth:`add` are)."""
+        tags = self._tags
+        if rollups is not None:
+            tags = {**tags, **rollups.tags} if tags else rollups.tags
         self.seq = max(self.seq + 1, time.time_ns() // 1_000_000)
         return RunState(
             instance=self.instance,
@@ -82,9 +115,7 @@ class StateKeeper:
             first_time=first,
             last_time=last,
             metrics=list(self._metrics.values()),
-            series=[
-                bucket.to_model(key[0], rollups.tags[key]) for key, bucket in self._totals.items()
-            ],
+            series=[bucket.to_model(key[0], tags[key]) for key, bucket in self._totals.items()],
         )
 
 

@@ -1,22 +1,29 @@
-"""``k6mcp-bridge merge STATE.json...``: many runners' states (``--state-export``) as one run."""
+"""``k6mcp-bridge merge STATE.json...``: many runners' states (``--state-export``) as one run.
+
+``--nats URL --run NAME`` reads the states from NATS JetStream instead (or as well): the
+``k6mcp-bridge-nats`` package does that, imported only then, so the core needs no NATS client.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import BridgeError, ExitStatus
+from ..errors import BridgeError, ConfigError, ExitStatus
 from .app import app, log, setup_logging
+
+if TYPE_CHECKING:
+    from ..aggregate.state import RunState
 
 
 @app.command("merge")
 def merge_states(
     states: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Argument(help="State files written by `k6mcp-bridge --state-export` (one a runner)."),
-    ],
+    ] = None,
     script: Annotated[
         Path | None,
         typer.Option(help="The k6 script: its thresholds, summaryTrendStats, summaryTimeUnit."),
@@ -38,6 +45,31 @@ def merge_states(
     summary_time_unit: Annotated[
         str | None, typer.Option(help="s, ms or us for the text summary's times.")
     ] = None,
+    nats: Annotated[
+        str | None,
+        typer.Option(
+            help="Read the states from NATS JetStream (the `nats` plugin's), e.g. "
+            "nats://host:4222; needs k6mcp-bridge-nats. Credentials: K6MCP_NATS_* variables.",
+            metavar="URL",
+        ),
+    ] = None,
+    run: Annotated[
+        str | None, typer.Option(help="With --nats: the run's name (the publishers' `run`).")
+    ] = None,
+    instances: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="With --nats: wait for this many instances' final states (default: every "
+            "instance seen, once all are final).",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            min=0, help="With --nats: seconds to wait for the final states (then exit 75)."
+        ),
+    ] = 600.0,
 ) -> None:
     """Merge runners' states (--state-export) into one run: summary, verdicts, exit 99."""
     from ..aggregate.merge import merge, merged_snapshot
@@ -58,7 +90,14 @@ def merge_states(
         settings, _ = settings_from(None, flags, [])
         settings.thresholds.extend(threshold or [])
         aggregation = resolve_aggregation(settings, [])
-        merged = merge([read_state(path) for path in states])
+        read = [read_state(path) for path in states or []]
+        if nats is not None:
+            read += _from_nats(nats, run, instances, timeout)
+        elif run is not None or instances is not None:
+            raise ConfigError("--run and --instances go with --nats URL")
+        if not read:
+            raise ConfigError("nothing to merge: give state files, or --nats URL --run NAME")
+        merged = merge(read)
         snapshot = merged_snapshot(
             merged, aggregation.thresholds, aggregation.trend_stats, aggregation.time_unit
         )
@@ -84,3 +123,17 @@ def merge_states(
     if failed:
         log.error("thresholds crossed: %s", ", ".join(failed))
         raise typer.Exit(ExitStatus.THRESHOLD_FAILED)
+
+
+def _from_nats(url: str, run: str | None, instances: int | None, timeout: float) -> list[RunState]:
+    if run is None:
+        raise ConfigError("--nats needs --run NAME: the run whose states to merge")
+    try:
+        from k6mcp_bridge_nats.merger import states_from_nats
+    except ImportError as exc:
+        raise ConfigError(
+            f"merge --nats needs the NATS package ({exc}): "
+            "pip install ./plugins/k6mcp-bridge-nats (from a checkout of k6mcp-bridge)"
+        ) from None
+    log.info("waiting for the final states of run %r at %s (timeout %g s)", run, url, timeout)
+    return states_from_nats(url, run, instances, timeout)
