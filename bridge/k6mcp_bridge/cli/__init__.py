@@ -3,7 +3,8 @@
 The only package that imports typer, and the only place that turns outcomes into exit codes:
 ``app`` (the typer app, logging), ``run`` (the main command), ``settings`` (flags, variables and
 the config file into settings and plugin instances), ``info`` (``plugins``, ``schema``),
-``store_commands`` (``runs``, ``query`` over the run store).
+``store_commands`` (``runs``, ``query`` over the run store), ``commands`` (commands from other
+packages: the ``k6mcp_bridge.commands`` entry-point group, loaded by ``main``).
 """
 
 from . import info, run, store_commands

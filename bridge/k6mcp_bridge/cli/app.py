@@ -68,4 +68,7 @@ class _Formatter(logging.Formatter):
 
 
 def main() -> None:
+    from .commands import load_commands
+
+    load_commands(app)
     app()
