@@ -68,7 +68,8 @@ class _Formatter(logging.Formatter):
 
 
 def main() -> None:
-    from .commands import load_commands
+    from .commands import load_commands, needed
 
-    load_commands(app)
+    if needed(sys.argv[1:], app):
+        load_commands(app)
     app()

@@ -6,20 +6,34 @@ Each entry point names a callable that takes the typer app and registers its com
     [project.entry-points."k6mcp_bridge.commands"]
     mcp = "k6mcp_bridge_mcp.cli:register"
 
-They are loaded at every start, before the command line is parsed, so the module an entry
-point names should import little (typer only) and import its heavy dependencies inside the
-command. A package that fails to load, or that registers a name the core already has, gives
-one warning line on stderr and is left out; the other commands work.
+They are loaded before the command line is parsed (unless it starts with a core command or an
+option: see :func:`needed`), so the module an entry point names should import little (typer
+only) and import its heavy dependencies inside the command. A package that fails to load, or
+that registers a name the core already has, gives one warning line on stderr and is left out;
+the other commands work.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from importlib.metadata import entry_points
 
 import typer
 
 GROUP = "k6mcp_bridge.commands"
+
+
+def needed(argv: Sequence[str], app: typer.Typer) -> bool:
+    """Whether the command line may name a command from another package: not when it starts
+    with a core command or an option (``k6mcp-bridge -p store`` runs the bridge), nor when it
+    is empty (stdin), so the bridge itself never pays for scanning the installed packages."""
+    if not argv:
+        return False
+    first = argv[0]
+    if first in ("--help", "--version"):
+        return True
+    return not (first.startswith("-") or first in _names(app))
 
 
 def load_commands(app: typer.Typer) -> list[str]:

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..aggregate.buckets import Bucket, check_stat
 from ..errors import ConfigError
@@ -63,6 +63,8 @@ DEFAULT_STATS: dict[MetricType, tuple[str, ...]] = {
 }
 """The stats a query gives when none is asked for."""
 
+K = TypeVar("K", bound=Hashable)
+"""A group's key (see :meth:`Store.groups`)."""
 _COLUMNS = "count, sum, min, max, nonzero, last, last_time, sketch"
 
 
@@ -166,6 +168,17 @@ class Store:
         """The run's metrics and their types."""
         rows = self._rows("SELECT name, type FROM metrics WHERE run_id = ? ORDER BY name", [run_id])
         return {name: kind for name, kind in rows}
+
+    def definitions(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's metric definitions: ``name``, ``type``, ``contains``, ``thresholds``."""
+        rows = self._rows(
+            "SELECT name, type, contains, thresholds FROM metrics WHERE run_id = ? ORDER BY name",
+            [run_id],
+        )
+        return [
+            {"name": n, "type": t, "contains": c, "thresholds": json.loads(th)}
+            for n, t, c, th in rows
+        ]
 
     def snapshot(self, run_id: str, kind: str = "latest") -> dict[str, Any] | None:
         """The run's ``latest`` or ``final`` metrics snapshot (the ``metrics`` message's data)."""
@@ -278,13 +291,13 @@ class Store:
     def groups(
         self,
         metric: str,
-        key: Callable[[dict[str, str]], Hashable | None],
+        key: Callable[[dict[str, str]], K | None],
         *,
         run: str = "latest",
         window: str | float | None = None,
         since: str | None = None,
         until: str | None = None,
-    ) -> tuple[RunSummary, dict[str, str | None], dict[Hashable, Group]]:
+    ) -> tuple[RunSummary, dict[str, str | None], dict[K, Group]]:
         """``metric``'s series merged by ``key(tags)`` (a series whose key is ``None`` is left
         out) over a window (as in :meth:`query`): the run, the window, and each group's bucket
         with the span of its buckets that hold samples (and, for a rate, non-zero ones)."""
@@ -300,7 +313,7 @@ class Store:
                 keys[series_id] = group_key
         first, last = self._span(info.id)
         lo, hi = self._window(first, last, window, since, until)
-        found: dict[Hashable, Group] = {}
+        found: dict[K, Group] = {}
         for series_id, start, width, row in self._buckets(list(keys), lo, hi):
             bucket = row_bucket(kind, row)
             group = found.setdefault(keys[series_id], Group(Bucket(kind)))
