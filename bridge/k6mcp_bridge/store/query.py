@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from ..aggregate.buckets import Bucket, check_stat
 from ..errors import ConfigError
 from ..messages import MetricType
-from .codec import row_bucket
+from .codec import merge_row
 from .results import Point, QueryResult, RunSummary, Series, duration_s, instant, rfc3339
 from .schema import default_path, describe, open_reader
 
@@ -233,11 +233,15 @@ class Store:
         steps: dict[tuple[str, ...], dict[int, Bucket]] = {}
         for series_id, start, _, row in self._buckets(list(series), lo, hi):
             key = series[series_id]
-            bucket = row_bucket(kind, row)
-            groups.setdefault(key, Bucket(kind)).merge(bucket)
-            if step_s is not None:
+            if step_s is None:
+                merge_row(groups.setdefault(key, Bucket(kind)), row)
+            else:  # each row into its step, the steps into the whole (fewer sketch merges)
                 slot = math.floor(start / step_s)
-                steps.setdefault(key, {}).setdefault(slot, Bucket(kind)).merge(bucket)
+                merge_row(steps.setdefault(key, {}).setdefault(slot, Bucket(kind)), row)
+        for key, parts in steps.items():
+            whole = groups[key] = Bucket(kind)
+            for _, part in sorted(parts.items()):
+                whole.merge(part)
         ordered = sorted(
             groups.items(), key=lambda item: (-item[1].count, [v or "" for v in item[0]])
         )
@@ -315,10 +319,9 @@ class Store:
         lo, hi = self._window(first, last, window, since, until)
         found: dict[K, Group] = {}
         for series_id, start, width, row in self._buckets(list(keys), lo, hi):
-            bucket = row_bucket(kind, row)
             group = found.setdefault(keys[series_id], Group(Bucket(kind)))
-            group.bucket.merge(bucket)
-            group.seen(float(start), float(start + width), kind == "rate" and bucket.nonzero > 0)
+            merge_row(group.bucket, row)
+            group.seen(float(start), float(start + width), kind == "rate" and row[4] > 0)
         begin = lo if first is None else max(lo, first)
         stop = hi if last is None else min(hi, last)
         return info, {"start": rfc3339(begin), "end": rfc3339(stop)}, found

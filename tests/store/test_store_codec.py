@@ -1,0 +1,51 @@
+"""The read API's fast merge of bucket rows equals decoding each row and merging it."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from k6mcp_bridge.aggregate.buckets import Bucket
+from k6mcp_bridge.store.codec import bucket_row, merge_row, row_bucket
+
+values = st.lists(
+    st.one_of(
+        st.floats(min_value=-1e6, max_value=1e9, allow_nan=False),
+        st.sampled_from([0.0, math.inf, -math.inf, 1e-9, 5e8]),
+    ),
+    min_size=0,
+    max_size=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(values, min_size=1, max_size=8))
+def test_merge_row_equals_decode_and_merge(groups: list[list[float]]) -> None:
+    rows = []
+    for group in groups:
+        bucket = Bucket("trend")
+        bucket.add_values(group)
+        rows.append(bucket_row(bucket))
+    fast, slow = Bucket("trend"), Bucket("trend")
+    for row in rows:
+        merge_row(fast, row)
+        slow.merge(row_bucket("trend", row))
+    assert (fast.count, fast.min, fast.max, fast.nonzero) == (slow.count, slow.min, slow.max, 0)
+    assert fast.sum == slow.sum or (math.isnan(fast.sum) and math.isnan(slow.sum))
+    assert fast.sketch == slow.sketch
+    if fast.count > 1:
+        for p in (0.5, 0.95, 0.99):
+            mine, theirs = fast.percentile(p), slow.percentile(p)
+            assert mine == theirs or (math.isnan(mine) and math.isnan(theirs))
+
+
+def test_merge_row_of_other_kinds_is_the_plain_merge() -> None:
+    for kind, samples in (("counter", [1.0, 2.0]), ("rate", [0.0, 1.0, 1.0]), ("gauge", [3.0])):
+        bucket = Bucket(kind)  # type: ignore[arg-type]
+        bucket.add_values(samples)
+        fast, slow = Bucket(kind), Bucket(kind)  # type: ignore[arg-type]
+        merge_row(fast, bucket_row(bucket))
+        slow.merge(row_bucket(kind, bucket_row(bucket)))  # type: ignore[arg-type]
+        assert fast == slow
