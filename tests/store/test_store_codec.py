@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from k6mcp_bridge.aggregate.buckets import Bucket
-from k6mcp_bridge.store.codec import bucket_row, merge_row, row_bucket
+from k6mcp_bridge.store.codec import Rows, bucket_row, row_bucket
 
 values = st.lists(
     st.one_of(
@@ -22,16 +22,17 @@ values = st.lists(
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(values, min_size=1, max_size=8))
-def test_merge_row_equals_decode_and_merge(groups: list[list[float]]) -> None:
+def test_rows_equal_decoding_and_merging_each(groups: list[list[float]]) -> None:
     rows = []
     for group in groups:
         bucket = Bucket("trend")
         bucket.add_values(group)
         rows.append(bucket_row(bucket))
-    fast, slow = Bucket("trend"), Bucket("trend")
+    merged, slow = Rows("trend"), Bucket("trend")
     for row in rows:
-        merge_row(fast, row)
+        merged.add(row)
         slow.merge(row_bucket("trend", row))
+    fast = merged.done()
     assert (fast.count, fast.min, fast.max, fast.nonzero) == (slow.count, slow.min, slow.max, 0)
     assert fast.sum == slow.sum or (math.isnan(fast.sum) and math.isnan(slow.sum))
     assert fast.sketch == slow.sketch
@@ -41,11 +42,24 @@ def test_merge_row_equals_decode_and_merge(groups: list[list[float]]) -> None:
             assert mine == theirs or (math.isnan(mine) and math.isnan(theirs))
 
 
-def test_merge_row_of_other_kinds_is_the_plain_merge() -> None:
+def test_rows_of_other_kinds_are_the_plain_merge() -> None:
     for kind, samples in (("counter", [1.0, 2.0]), ("rate", [0.0, 1.0, 1.0]), ("gauge", [3.0])):
         bucket = Bucket(kind)  # type: ignore[arg-type]
         bucket.add_values(samples)
-        fast, slow = Bucket(kind), Bucket(kind)  # type: ignore[arg-type]
-        merge_row(fast, bucket_row(bucket))
+        merged, slow = Rows(kind), Bucket(kind)  # type: ignore[arg-type]
+        merged.add(bucket_row(bucket))
         slow.merge(row_bucket(kind, bucket_row(bucket)))  # type: ignore[arg-type]
-        assert fast == slow
+        assert merged.done() == slow
+
+
+def test_rows_with_big_counts_and_far_apart_keys() -> None:
+    """Counts ≥ 128 (multi-byte varints: the general reader) and keys far below the first."""
+    samples = [[20.0] * 1000 + [20.5] * 300, [0.001, 1e6, 3.0] * 50, [-5.0] * 200 + [7.0], [5e-7]]
+    merged, slow = Rows("trend"), Bucket("trend")
+    for values in samples:
+        bucket = Bucket("trend")
+        bucket.add_values(values)
+        merged.add(bucket_row(bucket))
+        slow.merge(row_bucket("trend", bucket_row(bucket)))
+    fast = merged.done()
+    assert fast.sketch == slow.sketch and fast.count == slow.count == 1652

@@ -25,14 +25,14 @@ import math
 import sqlite3
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..aggregate.buckets import Bucket, check_stat
+from ..aggregate.buckets import check_stat
 from ..errors import ConfigError
 from ..messages import MetricType
-from .codec import merge_row
+from .codec import Rows
+from .grouping import Group, grouped
 from .results import Point, QueryResult, RunSummary, Series, duration_s, instant, rfc3339
 from .schema import default_path, describe, open_reader
 
@@ -66,27 +66,6 @@ DEFAULT_STATS: dict[MetricType, tuple[str, ...]] = {
 K = TypeVar("K", bound=Hashable)
 """A group's key (see :meth:`Store.groups`)."""
 _COLUMNS = "count, sum, min, max, nonzero, last, last_time, sketch"
-
-
-@dataclass
-class Group:
-    """Series merged into one :class:`Bucket`; ``first``/``last``: the start of its first and
-    the end of its last bucket with a sample, ``first_nonzero``/``last_nonzero`` the same for
-    a rate's non-zero samples (bucket precision: 1 s, wider in long runs)."""
-
-    bucket: Bucket
-    first: float | None = None
-    last: float | None = None
-    first_nonzero: float | None = None
-    last_nonzero: float | None = None
-
-    def seen(self, start: float, end: float, nonzero: bool) -> None:
-        self.first = start if self.first is None else min(self.first, start)
-        self.last = end if self.last is None else max(self.last, end)
-        if nonzero:
-            low, high = self.first_nonzero, self.last_nonzero
-            self.first_nonzero = start if low is None else min(low, start)
-            self.last_nonzero = end if high is None else max(high, end)
 
 
 class Store:
@@ -229,19 +208,26 @@ class Store:
         lo, hi = self._window(first, last, window, since, until)
         begin = lo if first is None else max(lo, first)
         end = hi if last is None else min(hi, last)
-        groups: dict[tuple[str, ...], Bucket] = {}
-        steps: dict[tuple[str, ...], dict[int, Bucket]] = {}
+        rows: dict[tuple[str, ...], Rows] = {}
+        slots: dict[tuple[str, ...], dict[int, Rows]] = {}
         for series_id, start, _, row in self._buckets(list(series), lo, hi):
             key = series[series_id]
             if step_s is None:
-                merge_row(groups.setdefault(key, Bucket(kind)), row)
+                if key not in rows:
+                    rows[key] = Rows(kind)
+                rows[key].add(row)
             else:  # each row into its step, the steps into the whole (fewer sketch merges)
                 slot = math.floor(start / step_s)
-                merge_row(steps.setdefault(key, {}).setdefault(slot, Bucket(kind)), row)
-        for key, parts in steps.items():
-            whole = groups[key] = Bucket(kind)
+                in_slots = slots.setdefault(key, {})
+                if slot not in in_slots:
+                    in_slots[slot] = Rows(kind)
+                in_slots[slot].add(row)
+        for key, parts in slots.items():
+            whole = rows[key] = Rows(kind)
             for _, part in sorted(parts.items()):
-                whole.merge(part)
+                whole.absorb(part)
+        groups = {key: merged.done() for key, merged in rows.items()}
+        steps = {key: {n: part.done() for n, part in ps.items()} for key, ps in slots.items()}
         ordered = sorted(
             groups.items(), key=lambda item: (-item[1].count, [v or "" for v in item[0]])
         )
@@ -305,26 +291,7 @@ class Store:
         """``metric``'s series merged by ``key(tags)`` (a series whose key is ``None`` is left
         out) over a window (as in :meth:`query`): the run, the window, and each group's bucket
         with the span of its buckets that hold samples (and, for a rate, non-zero ones)."""
-        info = self.run(run)
-        kind = self._kind(info.id, metric)
-        rows = self._rows(
-            "SELECT id, tags FROM series WHERE run_id = ? AND metric = ?", [info.id, metric]
-        )
-        keys = {}
-        for series_id, text in rows:
-            group_key = key(json.loads(text))
-            if group_key is not None:
-                keys[series_id] = group_key
-        first, last = self._span(info.id)
-        lo, hi = self._window(first, last, window, since, until)
-        found: dict[K, Group] = {}
-        for series_id, start, width, row in self._buckets(list(keys), lo, hi):
-            group = found.setdefault(keys[series_id], Group(Bucket(kind)))
-            merge_row(group.bucket, row)
-            group.seen(float(start), float(start + width), kind == "rate" and row[4] > 0)
-        begin = lo if first is None else max(lo, first)
-        stop = hi if last is None else min(hi, last)
-        return info, {"start": rfc3339(begin), "end": rfc3339(stop)}, found
+        return grouped(self, metric, key, run, window, since, until)
 
     def _kind(self, run_id: str, metric: str) -> MetricType:
         kinds = self.metrics(run_id)
