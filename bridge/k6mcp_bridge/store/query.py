@@ -224,8 +224,8 @@ class Store:
                 in_slots[slot].add(row)
         for key, parts in slots.items():
             whole = rows[key] = Rows(kind)
-            for _, part in sorted(parts.items()):
-                whole.absorb(part)
+            for _, rows_of_slot in sorted(parts.items()):
+                whole.absorb(rows_of_slot)
         groups = {key: merged.done() for key, merged in rows.items()}
         steps = {key: {n: part.done() for n, part in ps.items()} for key, ps in slots.items()}
         ordered = sorted(
