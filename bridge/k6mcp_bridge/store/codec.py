@@ -181,33 +181,24 @@ class Rows:
             self._add_sketch(sketch, bucket.sketch)
 
     def _add_sketch(self, data: bytes, sketch: QuantileSketch) -> None:
-        reader = _Reader(data, 1)
-        sketch.zeros += reader.varint()
-        sketch.pos_inf += reader.varint()
-        sketch.neg_inf += reader.varint()
-        for side, bins in ((0, sketch.pos), (1, sketch.neg)):
-            n = reader.varint()
-            if not n:
+        decoded = _DECODED.get(data)
+        if decoded is None:
+            decoded = _decode(data)
+            if len(_DECODED) >= DECODED_CACHE:
+                for old in list(_DECODED)[: DECODED_CACHE // 4]:  # the oldest quarter
+                    _DECODED.pop(old, None)  # another thread may have
+            _DECODED[data] = decoded
+        zeros, pos_inf, neg_inf, sides, loose = decoded
+        sketch.zeros += zeros
+        sketch.pos_inf += pos_inf
+        sketch.neg_inf += neg_inf
+        for side, key, count in loose:
+            bins = sketch.neg if side else sketch.pos
+            bins[key] = bins.get(key, 0) + count
+        for side, lanes in enumerate(sides):
+            if lanes is None:
                 continue
-            zigzag = reader.varint()
-            first = (zigzag >> 1) if not zigzag & 1 else -((zigzag + 1) >> 1)
-            first_count = reader.varint()
-            start = reader.offset
-            end = start + 2 * (n - 1)
-            chunk = data[start:end]
-            if len(chunk) != end - start or (chunk and max(chunk) >= 0x80):
-                bins[first] = bins.get(first, 0) + first_count  # the general reader
-                key = first
-                for _ in range(n - 1):
-                    zigzag = reader.varint()
-                    key += (zigzag >> 1) if not zigzag & 1 else -((zigzag + 1) >> 1)
-                    bins[key] = bins.get(key, 0) + reader.varint()
-                continue
-            reader.offset = end
-            offsets = list(accumulate(map(_LANE_OFFSETS.__getitem__, chunk[0::2])))
-            lanes = bytearray((offsets[-1] if offsets else 0) + _LANE)
-            deque(map(lanes.__setitem__, offsets, chunk[1::2]), 0)
-            value = int.from_bytes(lanes, "little") + first_count  # lane 0: the first bin
+            first, value = lanes
             base = self._bases[side]
             if base is None:
                 self._bases[side], self._sums[side] = first, value
@@ -255,3 +246,43 @@ class Rows:
                     bins[at] = bins.get(at, 0) + count
             sketch._index = None
         return self.bucket
+
+
+_Decoded = tuple[int, int, int, list["tuple[int, int] | None"], list[tuple[int, int, int]]]
+DECODED_CACHE = 20_000
+"""Sketch BLOBs kept decoded (by content: always right, never stale; ~1.5 KB each, so ~30 MB
+at most). A server answering one question after another reads the same buckets again."""
+_DECODED: dict[bytes, _Decoded] = {}
+
+
+def _decode(data: bytes) -> _Decoded:
+    """A sketch BLOB (default alpha) as zeros, +Inf, -Inf, per sign its bins as ``(first key,
+    integer with one lane per key)`` (or ``None``), and the bins the general reader read."""
+    reader = _Reader(data, 1)
+    zeros, pos_inf, neg_inf = reader.varint(), reader.varint(), reader.varint()
+    sides: list[tuple[int, int] | None] = [None, None]
+    loose: list[tuple[int, int, int]] = []
+    for side in (0, 1):
+        n = reader.varint()
+        if not n:
+            continue
+        zigzag = reader.varint()
+        first = (zigzag >> 1) if not zigzag & 1 else -((zigzag + 1) >> 1)
+        first_count = reader.varint()
+        start = reader.offset
+        end = start + 2 * (n - 1)
+        chunk = data[start:end]
+        if len(chunk) != end - start or (chunk and max(chunk) >= 0x80):
+            loose.append((side, first, first_count))  # the general reader
+            key = first
+            for _ in range(n - 1):
+                zigzag = reader.varint()
+                key += (zigzag >> 1) if not zigzag & 1 else -((zigzag + 1) >> 1)
+                loose.append((side, key, reader.varint()))
+            continue
+        reader.offset = end
+        offsets = list(accumulate(map(_LANE_OFFSETS.__getitem__, chunk[0::2])))
+        lanes = bytearray((offsets[-1] if offsets else 0) + _LANE)
+        deque(map(lanes.__setitem__, offsets, chunk[1::2]), 0)
+        sides[side] = (first, int.from_bytes(lanes, "little") + first_count)  # lane 0: first
+    return zeros, pos_inf, neg_inf, sides, loose
