@@ -63,3 +63,23 @@ def test_rows_with_big_counts_and_far_apart_keys() -> None:
         slow.merge(row_bucket("trend", bucket_row(bucket)))
     fast = merged.done()
     assert fast.sketch == slow.sketch and fast.count == slow.count == 1652
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from([0.2, 1.0, 1.05, 20.0, 21.0, 300.0, 9e4]), max_size=900),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_rows_of_wide_buckets(groups: list[list[float]]) -> None:
+    """Bins with counts ≥ 128 (two-byte varints), as 10 s buckets of a busy endpoint have."""
+    merged, slow = Rows("trend"), Bucket("trend")
+    for values in groups:
+        bucket = Bucket("trend")
+        bucket.add_values(values)
+        merged.add(bucket_row(bucket))
+        slow.merge(row_bucket("trend", bucket_row(bucket)))
+    fast = merged.done()
+    assert fast.sketch == slow.sketch and fast.count == slow.count
