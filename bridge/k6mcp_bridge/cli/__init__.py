@@ -6,7 +6,8 @@ The only package that imports typer, and the only place that turns outcomes into
 bridge), ``settings`` (flags, variables and
 the config file into settings and plugin instances), ``info`` (``plugins``, ``schema``),
 ``store_commands`` (``runs``, ``query``, ``report`` over the run store), ``merge`` (runners'
-states into one run).
+states into one run), ``commands`` (commands from other packages: the ``k6mcp_bridge.commands``
+entry-point group, loaded by ``main``).
 """
 
 from . import exec, info, merge, new_plugin, run, store_commands

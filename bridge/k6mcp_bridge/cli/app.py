@@ -72,4 +72,8 @@ class _Formatter(logging.Formatter):
 
 
 def main() -> None:
+    from .commands import load_commands, needed
+
+    if needed(sys.argv[1:], app):
+        load_commands(app)
     app()

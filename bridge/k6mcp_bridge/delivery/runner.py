@@ -46,8 +46,11 @@ class FollowOptions:
     checkpoint: Path | None = None
 
 
-class _Signals:
-    """The first SIGINT/SIGTERM calls ``graceful`` (if any); the next one stops at once."""
+class Signals:
+    """The first SIGINT/SIGTERM calls ``graceful`` (if any); the next one stops at once.
+
+    Passed to :func:`execute`, it installs no handler (signal handlers work on the main thread
+    only): a caller running the bridge on another thread calls :meth:`stop` instead."""
 
     def __init__(self) -> None:
         self.received: int | None = None
@@ -69,14 +72,23 @@ class _Signals:
         self.received = self.received or signum
         raise KeyboardInterrupt
 
+    def stop(self, signum: int = signal.SIGTERM) -> None:
+        """From any thread: what a first signal does (read what is there, finish every run)."""
+        if self.received is None and self.graceful is not None:
+            self.received = signum
+            self.graceful(signum)
+
     @property
     def exit_status(self) -> ExitStatus:
         return ExitStatus.TERMINATED if self.received == signal.SIGTERM else ExitStatus.INTERRUPTED
 
 
 @contextmanager
-def _signals() -> Iterator[_Signals]:
-    handler = _Signals()
+def _signals(given: Signals | None) -> Iterator[Signals]:
+    if given is not None:
+        yield given
+        return
+    handler = Signals()
     previous = {sig: signal.signal(sig, handler.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield handler
@@ -129,10 +141,12 @@ def execute(
     settings: Settings,
     follow: FollowOptions | None = None,
     aggregation: AggregationSettings | None = None,
+    signals: Signals | None = None,
 ) -> ExitStatus:
-    """Run the bridge; return the exit status."""
+    """Run the bridge; return the exit status. With ``signals``, no signal handler is installed
+    (for a bridge on another thread): ``signals.stop()`` ends it as a first Ctrl-C would."""
     with ExitStack() as stack:
-        runner = _runner(plugins, settings, aggregation, stack)
+        runner = _runner(plugins, settings, aggregation, stack, signals)
         if runner is None:
             return ExitStatus.USAGE
         tune_gc()
@@ -215,9 +229,10 @@ def _runner(
     settings: Settings,
     aggregation: AggregationSettings | None,
     stack: ExitStack,
+    signals: Signals | None = None,
 ) -> _Runner | None:
-    """A runner with its dead-letter file open and the signal handlers set (``None``: the
-    dead-letter file cannot be written, which is said)."""
+    """A runner with its dead-letter file open and the signal handlers set, unless ``signals``
+    is given (``None``: the dead-letter file cannot be written, which is said)."""
     dead: BinaryIO | None = None
     if settings.dead_letter is not None:
         try:
@@ -225,7 +240,7 @@ def _runner(
         except OSError as exc:
             log.error("cannot write dead-letter file %s: %s", settings.dead_letter, exc)
             return None
-    return _Runner(plugins, settings, aggregation, dead, stack.enter_context(_signals()))
+    return _Runner(plugins, settings, aggregation, dead, stack.enter_context(_signals(signals)))
 
 
 class _Runner:
@@ -237,7 +252,7 @@ class _Runner:
         settings: Settings,
         aggregation: AggregationSettings | None,
         dead: BinaryIO | None,
-        signals: _Signals,
+        signals: Signals,
     ) -> None:
         self.plugins = plugins
         self.settings = settings

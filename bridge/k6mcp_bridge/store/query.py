@@ -24,20 +24,32 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..aggregate.buckets import Bucket, check_stat
 from ..errors import ConfigError
-from ..k6.go_literals import parse_go_duration
-from .codec import row_bucket
+from .codec import Rows, row_bucket
+from .grouping import Group, grouped
+from .results import Point, QueryResult, RunSummary, Series, duration_s, instant, rfc3339
 from .schema import default_path, describe, open_reader
 
 if TYPE_CHECKING:
     from ..messages import MetricType
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "Group",
+    "Point",
+    "QueryResult",
+    "RunSummary",
+    "Series",
+    "Store",
+    "duration_s",
+    "rfc3339",
+]
 
 DEFAULT_LIMIT = 20
 """Series returned when no limit is given."""
@@ -53,94 +65,9 @@ DEFAULT_STATS: dict[MetricType, tuple[str, ...]] = {
 }
 """The stats a query gives when none is asked for."""
 
+K = TypeVar("K", bound=Hashable)
+"""A group's key (see :meth:`Store.groups`)."""
 _COLUMNS = "count, sum, min, max, nonzero, last, last_time, sketch"
-
-
-def rfc3339(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """One run's row. ``state``: running, finished, interrupted, or stale (running, but its
-    writer stopped heartbeating). ``first_time``/``last_time``: its buckets' span, stream time."""
-
-    id: str
-    state: str
-    source: str
-    script: str | None
-    bridge_version: str
-    started_at: str
-    ended_at: str | None
-    first_time: str | None
-    last_time: str | None
-    heartbeat_at: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Point:
-    """One ``--step`` interval of a series."""
-
-    start: str | None
-    end: str | None
-    values: dict[str, float | None]
-
-
-@dataclass(frozen=True)
-class Series:
-    tags: dict[str, str]
-    values: dict[str, float | None]
-    points: list[Point] | None = None
-    """Only when a step was asked for."""
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"tags": self.tags, "values": self.values}
-        if self.points is not None:
-            data["points"] = [asdict(point) for point in self.points]
-        return data
-
-
-@dataclass(frozen=True)
-class QueryResult:
-    run_id: str
-    run_state: str
-    as_of: str | None
-    """The end of the run's latest bucket: what "now" is for the window."""
-    window: dict[str, str | None]
-    series: list[Series] = field(default_factory=list)
-    truncated: bool = False
-    """More series matched than ``limit``."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "run_state": self.run_state,
-            "as_of": self.as_of,
-            "window": self.window,
-            "series": [series.to_dict() for series in self.series],
-            "truncated": self.truncated,
-        }
-
-
-def duration_s(text: str | float, what: str) -> float:
-    """A Go duration (``30s``, ``1m30s``) or a number of seconds, > 0."""
-    if isinstance(text, int | float):
-        seconds = float(text)
-    else:
-        try:
-            seconds = parse_go_duration(text.strip()) / 1e9
-        except ValueError:
-            raise ConfigError(
-                f"{what} {text!r} is not a duration (Go's form, e.g. 30s, 1m30s, 500ms)"
-            ) from None
-    if not seconds > 0:
-        raise ConfigError(f"{what} {text!r} must be longer than 0")
-    return seconds
 
 
 class Store:
@@ -223,6 +150,17 @@ class Store:
         rows = self._rows("SELECT name, type FROM metrics WHERE run_id = ? ORDER BY name", [run_id])
         return {name: kind for name, kind in rows}
 
+    def definitions(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's metric definitions: ``name``, ``type``, ``contains``, ``thresholds``."""
+        rows = self._rows(
+            "SELECT name, type, contains, thresholds FROM metrics WHERE run_id = ? ORDER BY name",
+            [run_id],
+        )
+        return [
+            {"name": n, "type": t, "contains": c, "thresholds": json.loads(th)}
+            for n, t, c, th in rows
+        ]
+
     def snapshot(self, run_id: str, kind: str = "latest") -> dict[str, Any] | None:
         """The run's ``latest`` or ``final`` metrics snapshot (the ``metrics`` message's data)."""
         rows = self._rows(
@@ -279,12 +217,7 @@ class Store:
         if not 1 <= limit <= MAX_LIMIT:
             raise ConfigError(f"limit {limit} must be between 1 and {MAX_LIMIT}")
         info = self.run(run)
-        kinds = self.metrics(info.id)
-        kind = kinds.get(metric)
-        if kind is None:
-            raise ConfigError(
-                f"no metric {metric!r} in run {info.id}; metrics: {', '.join(kinds) or 'none'}"
-            )
+        kind = self._kind(info.id, metric)
         stats = list(stats) or list(DEFAULT_STATS[kind])
         for stat in stats:
             check_stat(stat, kind, metric)
@@ -294,15 +227,26 @@ class Store:
         lo, hi = self._window(first, last, window, since, until)
         begin = lo if first is None else max(lo, first)
         end = hi if last is None else min(hi, last)
-        groups: dict[tuple[str, ...], Bucket] = {}
-        steps: dict[tuple[str, ...], dict[int, Bucket]] = {}
-        for series_id, start, row in self._buckets(list(series), lo, hi):
+        rows: dict[tuple[str, ...], Rows] = {}
+        slots: dict[tuple[str, ...], dict[int, Rows]] = {}
+        for series_id, start, _, row in self._buckets(list(series), lo, hi):
             key = series[series_id]
-            bucket = row_bucket(kind, row)
-            groups.setdefault(key, Bucket(kind)).merge(bucket)
-            if step_s is not None:
+            if step_s is None:
+                if key not in rows:
+                    rows[key] = Rows(kind)
+                rows[key].add(row)
+            else:  # each row into its step, the steps into the whole (fewer sketch merges)
                 slot = math.floor(start / step_s)
-                steps.setdefault(key, {}).setdefault(slot, Bucket(kind)).merge(bucket)
+                in_slots = slots.setdefault(key, {})
+                if slot not in in_slots:
+                    in_slots[slot] = Rows(kind)
+                in_slots[slot].add(row)
+        for key, parts in slots.items():
+            whole = rows[key] = Rows(kind)
+            for _, rows_of_slot in sorted(parts.items()):
+                whole.absorb(rows_of_slot)
+        groups = {key: merged.done() for key, merged in rows.items()}
+        steps = {key: {n: part.done() for n, part in ps.items()} for key, ps in slots.items()}
         ordered = sorted(
             groups.items(), key=lambda item: (-item[1].count, [v or "" for v in item[0]])
         )
@@ -330,6 +274,51 @@ class Store:
             results,
             len(ordered) > limit,
         )
+
+    def tag_values(self, metric: str, tag: str, *, run: str = "latest") -> dict[str, int]:
+        """The values ``tag`` takes on ``metric`` in a run, each with its sample count (the
+        whole run), most samples first. ConfigError for an unknown metric or tag."""
+        info = self.run(run)
+        self._kind(info.id, metric)
+        rows = self._rows(
+            "SELECT s.tags, COALESCE(SUM(b.count), 0) FROM series s LEFT JOIN buckets b "
+            "ON b.series_id = s.id WHERE s.run_id = ? AND s.metric = ? GROUP BY s.id",
+            [info.id, metric],
+        )
+        counts: dict[str, int] = {}
+        known: set[str] = set()
+        for text, total in rows:
+            tags = json.loads(text)
+            known.update(tags)
+            if tag in tags:
+                counts[tags[tag]] = counts.get(tags[tag], 0) + int(total)
+        if tag not in known:
+            names = ", ".join(sorted(known)) or "none"
+            raise ConfigError(f"{metric} has no tag {tag!r} in run {info.id}; tags: {names}")
+        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+    def groups(
+        self,
+        metric: str,
+        key: Callable[[dict[str, str]], K | None],
+        *,
+        run: str = "latest",
+        window: str | float | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> tuple[RunSummary, dict[str, str | None], dict[K, Group]]:
+        """``metric``'s series merged by ``key(tags)`` (a series whose key is ``None`` is left
+        out) over a window (as in :meth:`query`): the run, the window, and each group's bucket
+        with the span of its buckets that hold samples (and, for a rate, non-zero ones)."""
+        return grouped(self, metric, key, run, window, since, until)
+
+    def _kind(self, run_id: str, metric: str) -> MetricType:
+        kinds = self.metrics(run_id)
+        if metric not in kinds:
+            names = list(kinds)
+            shown = ", ".join(names[:40]) + (" ..." if len(names) > 40 else "")
+            raise ConfigError(f"no metric {metric!r} in run {run_id}; metrics: {shown or 'none'}")
+        return kinds[metric]
 
     def _series(
         self, run_id: str, metric: str, tags: Mapping[str, str], group_by: Sequence[str]
@@ -379,43 +368,24 @@ class Store:
         hi = last if last is not None else origin
         if window is not None:
             return hi - duration_s(window, "window"), hi
-        lo = origin if since is None else _instant(since, origin, "since")
+        lo = origin if since is None else instant(since, origin, "since")
         if until is not None:
-            hi = _instant(until, origin, "until")
+            hi = instant(until, origin, "until")
         if hi <= lo:
             raise ConfigError(
                 f"the window is empty: until ({rfc3339(hi)}) is not after since ({rfc3339(lo)})"
             )
         return lo, hi
 
-    def _buckets(self, ids: list[int], lo: float, hi: float) -> list[tuple[int, int, Any]]:
+    def _buckets(self, ids: list[int], lo: float, hi: float) -> list[tuple[int, int, int, Any]]:
         found = []
         for chunk in range(0, len(ids), 500):
             part = ids[chunk : chunk + 500]
             marks = ",".join("?" * len(part))
             rows = self._rows(
-                f"SELECT series_id, start, {_COLUMNS} FROM buckets WHERE series_id IN ({marks}) "
-                "AND start >= ? AND start < ? ORDER BY start",
+                f"SELECT series_id, start, width, {_COLUMNS} FROM buckets "
+                f"WHERE series_id IN ({marks}) AND start >= ? AND start < ? ORDER BY start",
                 [*part, lo, hi],
             )
-            found += [(series_id, start, tuple(row)) for series_id, start, *row in rows]
+            found += [(sid, start, width, tuple(row)) for sid, start, width, *row in rows]
         return found
-
-
-def _instant(text: str, origin: float, what: str) -> float:
-    """An RFC 3339 time, or a Go duration after ``origin`` (the run's first bucket)."""
-    if text[:1].isdigit() and ("T" in text or "-" in text[1:]):
-        try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise ConfigError(f"{what} {text!r} is not an RFC 3339 time") from None
-        if moment.tzinfo is None:
-            raise ConfigError(f"{what} {text!r} needs a time zone (e.g. Z)")
-        return moment.timestamp()
-    try:
-        return origin + parse_go_duration(text.strip()) / 1e9
-    except ValueError:
-        raise ConfigError(
-            f"{what} {text!r} is neither a duration from the run's start (e.g. 10s) nor an "
-            "RFC 3339 time (e.g. 2026-11-24T18:00:05Z)"
-        ) from None
