@@ -43,8 +43,11 @@ class Option:
     origin: str
 
 
-def discover(load_only: frozenset[str] | None = None) -> dict[str, PluginEntry]:
-    """Every plugin entry point, keyed by name; only those in ``load_only`` are imported."""
+def discover(
+    load_only: frozenset[str] | None = None, wanted: Collection[str] | None = None
+) -> dict[str, PluginEntry]:
+    """Every plugin entry point, keyed by name; only those in ``load_only`` are imported, and
+    of them only the ``wanted`` ones when given (a run imports just its enabled plugins)."""
     found: dict[str, PluginEntry] = {}
     for point in entry_points(group=GROUP):
         entry = _entry(point)
@@ -60,7 +63,8 @@ def discover(load_only: frozenset[str] | None = None) -> dict[str, PluginEntry]:
         if load_only is not None and entry.name not in load_only:
             entry.error = "not loaded: not listed in K6MCP_BRIDGE_LOAD_PLUGINS"
             continue
-        _load(point, entry)
+        if wanted is None or entry.name in wanted:
+            _load(point, entry)
     return found
 
 

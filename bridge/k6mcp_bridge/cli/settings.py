@@ -45,7 +45,7 @@ def settings_from(
 
 
 def enabled_plugins(settings: Settings, options: dict[str, dict[str, Option]]) -> list[Plugin]:
-    entries = discover(load_only(os.environ))
+    entries = discover(load_only(os.environ), wanted=settings.plugins)
     for name, plugin_options in options.items():
         flagged = [k for k, o in plugin_options.items() if o.origin.startswith("option -o")]
         if flagged and name not in settings.plugins:
