@@ -158,3 +158,14 @@ def run_k6_into(
             k6.stdout.close()
         assert k6.wait(timeout=60) == 0
     return bridge
+
+
+def run_k6_to_file(base_url: str, script: Path, out: Path, *k6_args: str) -> int:
+    """``k6 run --quiet --out json=OUT [k6_args] script`` against ``base_url``; k6's exit code."""
+    return subprocess.run(
+        [*k6_run_args(), "--quiet", "--out", f"json={out}", *k6_args, str(script)],
+        env=k6_env(base_url),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    ).returncode

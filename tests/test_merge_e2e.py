@@ -5,14 +5,14 @@ equals the whole run."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import k6lab
-from conftest import ROOT, bridge_exe, clean_env
+from conftest import ROOT
+from storelab import cli as bridge
 
 SCRIPT = ROOT / "tests" / "k6_scripts" / "segments.js"
 SEGMENTS = ("0:1/3", "1/3:2/3", "2/3:1")
@@ -20,24 +20,7 @@ DETERMINISTIC = ("done", "work", "odd", "iterations", "http_reqs", "checks")
 
 
 def k6(base_url: str, out: Path, *args: str) -> int:
-    return subprocess.run(
-        [*k6lab.k6_run_args(), "--quiet", "--out", f"json={out}", *args, str(SCRIPT)],
-        env=k6lab.k6_env(base_url),
-        capture_output=True,
-        timeout=120,
-        check=False,
-    ).returncode
-
-
-def bridge(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [bridge_exe(), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=clean_env(),
-    )
+    return k6lab.run_k6_to_file(base_url, SCRIPT, out, *args)
 
 
 @pytest.fixture(scope="module")

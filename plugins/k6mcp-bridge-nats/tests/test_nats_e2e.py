@@ -112,13 +112,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
 
 
 def k6(base_url: str, out: Path, *args: str, script: Path = SCRIPT) -> int:
-    return subprocess.run(
-        [*k6lab.k6_run_args(), "--quiet", "--out", f"json={out}", *args, str(script)],
-        env=k6lab.k6_env(base_url),
-        capture_output=True,
-        timeout=120,
-        check=False,
-    ).returncode
+    return k6lab.run_k6_to_file(base_url, script, out, *args)
 
 
 def publish(server: NatsServer, segment: Path, run: str, instance: str, *extra: str) -> str:
