@@ -75,6 +75,9 @@ class Settings(BaseModel):
     """Write k6's ``--summary-export`` JSON here at the end."""
     abort_on_fail: bool = False
     """With ``--wait-pid``: send SIGINT to that process when an abortOnFail threshold fails."""
+    progress: bool = False
+    """Draw progress on stderr (``--progress``; the CLI turns it on by itself when stderr is a
+    terminal, but under -q and for ``exec``)."""
     log_level: LogLevel = "INFO"
     plugins: list[str] = Field(default_factory=lambda: ["summary"])
     """The enabled plugins."""

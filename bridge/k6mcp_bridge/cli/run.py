@@ -80,6 +80,15 @@ def run(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Log level ERROR (hides per-line warnings).")
     ] = False,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="A progress bar (file) or status line (pipe, follow) on stderr. "
+            "[default: when stderr is a terminal, but with -q or exec]",
+            show_default=False,
+        ),
+    ] = None,
     follow: Annotated[
         bool,
         typer.Option(
@@ -224,7 +233,10 @@ def launch(params: dict[str, Any], k6_command: list[str] | None = None) -> None:
         "test_duration": params["test_duration"],
         "bounded_memory": params["bounded_memory"],
         "abort_on_fail": params["abort_on_fail"],
+        "progress": params["progress"],
     }
+    if flags["progress"] is None:  # k6 draws its own progress under exec
+        flags["progress"] = sys.stderr.isatty() and not quiet and k6_command is None
     try:
         settings, options = settings_from(config, flags, option or [], metric_type or [])
         setup_logging(settings.log_level)

@@ -27,6 +27,7 @@ from ..input.source import ByteStream
 from ..messages import AnyMessage
 from ..plugin import Plugin, PluginReport, RunInfo, RunResult, Stats, Status
 from ..samples import Decoded, messages_of
+from .progress import Progress
 from .workers import Batch, Worker
 
 log = logging.getLogger("k6mcp_bridge")
@@ -54,8 +55,10 @@ class Pipeline:
         dead_letter: BinaryIO | None = None,
         on_commit: Callable[[int], None] | None = None,
         aggregation: Aggregation | None = None,
+        progress: bool = False,
     ) -> None:
         self.settings = settings
+        self._progress = progress
         self.stats = Stats()
         self.interrupted = False
         """Set by a signal handler: the run still reads to the end but reports ``interrupted``."""
@@ -145,8 +148,11 @@ class Pipeline:
         batch: list[Decoded] = []
         offsets = self._offsets = _Offsets(source.start.offset) if self._on_commit else None
         first_at = 0.0
+        meter = Progress(source, self.stats) if self._progress else None
         try:
             for chunk in source.chunks(idle_tick=wait):
+                if meter is not None:
+                    meter.tick()
                 if not batch:
                     first_at = time.monotonic()
                 if chunk:
@@ -176,8 +182,12 @@ class Pipeline:
         finally:
             self.stats.lines = decoding.lineno
             self.stats.rejoined = decoding.rejoined
-            if batch and self._policy_failure() is None and not self._torn:
-                self._deliver(batch)
+            try:
+                if batch and self._policy_failure() is None and not self._torn:
+                    self._deliver(batch)
+            finally:
+                if meter is not None:
+                    meter.close()  # the last draw counts the last batch
 
     def _deliver(self, batch: list[Decoded]) -> None:
         """Aggregate ``batch`` (adding any snapshot it completes) and send it to the plugins.

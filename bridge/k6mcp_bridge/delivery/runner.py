@@ -274,7 +274,10 @@ class _Runner:
         if self.aggregation is not None:
             stage = Aggregation(self.aggregation, self.abort)
             self.stages.append(stage)
-        return Pipeline(self.plugins, self.settings, self.console, self.dead, on_commit, stage)
+        progress = self.settings.progress
+        return Pipeline(
+            self.plugins, self.settings, self.console, self.dead, on_commit, stage, progress
+        )
 
     def ran(self, pipeline: Pipeline, source: ByteStream) -> RunResult:
         """Run ``pipeline``; a plugin that hung is left out of the runs after this one."""
