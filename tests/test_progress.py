@@ -15,17 +15,21 @@ SAMPLE = K6_SAMPLES / "json-full-2vus.jsonl"
 STATUS = re.compile(r"[\d,]+ records [\d,]+/s")
 
 
-def on_a_terminal(*args: str) -> tuple[int, str]:
-    """The bridge with its stderr on a pseudo-terminal; its exit code and what it drew."""
+def on_a_terminal(*args: str, stdin: bytes | None = None) -> tuple[int, str]:
+    """The bridge with its stderr on a pseudo-terminal (and ``stdin`` piped in); its exit code
+    and what it drew."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         [bridge_exe(), *args],
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=slave,
         env=clean_env(COLUMNS="120"),
     )
     os.close(slave)
+    if proc.stdin is not None and stdin is not None:
+        proc.stdin.write(stdin)
+        proc.stdin.close()
     drawn = b""
     while True:
         try:
@@ -47,6 +51,13 @@ def test_a_replay_draws_a_bar_on_a_terminal() -> None:
     size = SAMPLE.stat().st_size / 1e3
     assert re.search(rf"{size:.1f}/{size:.1f} kB", drawn), drawn[-2000:]  # all of it was read
     assert "555 records" in drawn  # the last draw counts every record
+
+
+def test_a_pipe_shows_a_status_line() -> None:
+    code, drawn = on_a_terminal("--no-passthrough", "-", stdin=SAMPLE.read_bytes())
+    assert code == 0
+    assert "555 records" in drawn
+    assert "/150.7 kB" not in drawn  # no size to show a bar against
 
 
 def test_a_followed_file_shows_how_far_behind_the_writer(tmp_path: Path) -> None:
