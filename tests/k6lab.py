@@ -169,3 +169,25 @@ def run_k6_to_file(base_url: str, script: Path, out: Path, *k6_args: str) -> int
         timeout=120,
         check=False,
     ).returncode
+
+
+SEGMENTS = ("0:1/3", "1/3:2/3", "2/3:1")
+"""A test split in three, as three runners would run it."""
+SEQUENCE = "0,1/3,2/3,1"
+
+
+def segment_args(segment: str) -> tuple[str, ...]:
+    return ("--execution-segment", segment, "--execution-segment-sequence", SEQUENCE)
+
+
+def run_whole_and_segments(base_url: str, script: Path, folder: Path) -> tuple[int, list[int]]:
+    """``script`` run whole (``whole.json``, k6's export in ``k6.json``) and as each of
+    :data:`SEGMENTS` (``segment0.json``...): the exit codes."""
+    whole = run_k6_to_file(
+        base_url, script, folder / "whole.json", "--summary-export", str(folder / "k6.json")
+    )
+    segments = [
+        run_k6_to_file(base_url, script, folder / f"segment{index}.json", *segment_args(segment))
+        for index, segment in enumerate(SEGMENTS)
+    ]
+    return whole, segments

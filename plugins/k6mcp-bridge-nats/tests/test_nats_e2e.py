@@ -25,8 +25,6 @@ import k6lab  # noqa: E402
 
 SCRIPT = ROOT / "tests" / "k6_scripts" / "segments.js"
 PACED = Path(__file__).parent / "k6_scripts" / "paced.js"
-SEGMENTS = ("0:1/3", "1/3:2/3", "2/3:1")
-SEQUENCE = "0,1/3,2/3,1"
 
 pytestmark = pytest.mark.skipif(
     shutil.which("nats-server") is None, reason="needs nats-server (Debian package nats-server)"
@@ -161,25 +159,10 @@ def merge_nats(server: NatsServer, run: str, export: Path, *args: str) -> subpro
 def runs(server: NatsServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("nats-runs")
     with k6lab.serve() as base_url:
-        whole_code = k6(base_url, tmp / "whole.json", "--summary-export", str(tmp / "k6.json"))
-        for index, segment in enumerate(SEGMENTS):
-            code = k6(
-                base_url,
-                tmp / f"segment{index}.json",
-                "--execution-segment",
-                segment,
-                "--execution-segment-sequence",
-                SEQUENCE,
-            )
-            assert code == 99
+        whole_code, codes = k6lab.run_whole_and_segments(base_url, SCRIPT, tmp)
+        assert codes == [99, 99, 99]
         paced = k6(  # the last segment again, over about 6 s
-            base_url,
-            tmp / "paced.json",
-            "--execution-segment",
-            SEGMENTS[2],
-            "--execution-segment-sequence",
-            SEQUENCE,
-            script=PACED,
+            base_url, tmp / "paced.json", *k6lab.segment_args(k6lab.SEGMENTS[2]), script=PACED
         )
         assert paced == 99
     segments = [tmp / f"segment{index}.json" for index in range(3)]
