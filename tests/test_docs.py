@@ -95,22 +95,19 @@ def test_the_readme_plugin_test_is_three_lines_and_passes_under_pytest(tmp_path:
     assert len([line for line in body if line.strip()]) + 1 <= 3  # the import of replay aside
     (tmp_path / "slow_requests.py").write_text(fenced("python", "### Writing a plugin"))
     (tmp_path / "test_slow_requests.py").write_text(test, encoding="utf-8")
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--fixtures"],
-        cwd=tmp_path,
-        env=PluginDir(tmp_path).env(),
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
+
+    def pytest_in_tmp(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+            cwd=tmp_path,
+            env=PluginDir(tmp_path).env(),
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+
+    run = pytest_in_tmp("--fixtures")
     assert "k6_sample" in run.stdout.decode() and "replay" in run.stdout.decode()
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_slow_requests.py"],
-        cwd=tmp_path,
-        env=PluginDir(tmp_path).env(),
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
+    run = pytest_in_tmp("test_slow_requests.py")
     assert run.returncode == 0, run.stdout.decode()[-3000:]
     assert "1 passed" in run.stdout.decode()

@@ -52,16 +52,21 @@ def test_rows_of_other_kinds_are_the_plain_merge() -> None:
         assert merged.done() == slow
 
 
-def test_rows_with_big_counts_and_far_apart_keys() -> None:
-    """Counts ≥ 128 (multi-byte varints: the general reader) and keys far below the first."""
-    samples = [[20.0] * 1000 + [20.5] * 300, [0.001, 1e6, 3.0] * 50, [-5.0] * 200 + [7.0], [5e-7]]
+def merged_both_ways(groups: list[list[float]]) -> tuple[Bucket, Bucket]:
+    """Trend buckets of ``groups`` merged from their rows (``Rows``) and decoded then merged."""
     merged, slow = Rows("trend"), Bucket("trend")
-    for values in samples:
+    for values in groups:
         bucket = Bucket("trend")
         bucket.add_values(values)
         merged.add(bucket_row(bucket))
         slow.merge(row_bucket("trend", bucket_row(bucket)))
-    fast = merged.done()
+    return merged.done(), slow
+
+
+def test_rows_with_big_counts_and_far_apart_keys() -> None:
+    """Counts ≥ 128 (multi-byte varints: the general reader) and keys far below the first."""
+    samples = [[20.0] * 1000 + [20.5] * 300, [0.001, 1e6, 3.0] * 50, [-5.0] * 200 + [7.0], [5e-7]]
+    fast, slow = merged_both_ways(samples)
     assert fast.sketch == slow.sketch and fast.count == slow.count == 1652
 
 
@@ -75,11 +80,5 @@ def test_rows_with_big_counts_and_far_apart_keys() -> None:
 )
 def test_rows_of_wide_buckets(groups: list[list[float]]) -> None:
     """Bins with counts ≥ 128 (two-byte varints), as 10 s buckets of a busy endpoint have."""
-    merged, slow = Rows("trend"), Bucket("trend")
-    for values in groups:
-        bucket = Bucket("trend")
-        bucket.add_values(values)
-        merged.add(bucket_row(bucket))
-        slow.merge(row_bucket("trend", bucket_row(bucket)))
-    fast = merged.done()
+    fast, slow = merged_both_ways(groups)
     assert fast.sketch == slow.sketch and fast.count == slow.count
