@@ -139,7 +139,7 @@ class Aggregation:
         for bucket in closed:
             windowed.on_close(bucket)
             if self.keeper is not None:
-                self.keeper.add(bucket)
+                self.keeper.add(bucket, rollups.tags)
             if self.settings.windows:
                 messages.append(rollups.message(bucket))
         if windowed and not final:
@@ -182,12 +182,12 @@ class Aggregation:
         return messages
 
     def _export_state(self, final: bool) -> None:
-        path, keeper, rollups = self.settings.state_export, self.keeper, self.rollups
-        if path is None or keeper is None or rollups is None:
+        path, keeper = self.settings.state_export, self.keeper
+        if path is None or keeper is None:
             return
         first, last = self.aggregator.first_time, self.aggregator.last_time
         try:
-            write_state(path, keeper.state(rollups, first, last, final=final))
+            write_state(path, keeper.state(first, last, final=final))
         except OSError as exc:
             log.error("cannot write the state to %s: %s", path, exc.strerror or exc)
             self.state_failed = True

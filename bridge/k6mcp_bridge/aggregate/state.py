@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from ..messages import Metric, MetricMessage, SeriesRollup, Tags, Window
 from ..samples import Decoded
 from .buckets import Bucket
-from .rollups import Closed, Key, Rollups
+from .rollups import Closed, Key
 
 FORMAT = "k6mcp-bridge/state"
 VERSION = 1
@@ -62,51 +62,37 @@ class StateKeeper:
         self._metrics: dict[str, Metric] = {}
         self._totals: dict[Key, Bucket] = {}
         self._tags: dict[Key, Tags] = {}
-        """The tags of the series added by :meth:`add_window` (the rollups know the others)."""
 
     def define(self, batch: Iterable[Decoded]) -> None:
         for record in batch:
-            if type(record) is MetricMessage and record.data.name not in self._metrics:
-                self._metrics[record.data.name] = record.data
-
-    def add(self, closed: Closed) -> None:
-        totals = self._totals
-        for key, bucket in closed.buckets.items():
-            total = totals.get(key)
-            if total is None:
-                total = totals[key] = Bucket(bucket.type)
-            total.merge(bucket)
+            if type(record) is MetricMessage:
+                self.add_metric(record.data)
 
     def add_metric(self, metric: Metric) -> None:
         self._metrics.setdefault(metric.name, metric)
 
+    def add(self, closed: Closed, tags: Mapping[Key, Tags]) -> None:
+        """A closed bucket of the rollups, whose series have the ``tags`` given."""
+        for key, bucket in closed.buckets.items():
+            self._add(key, tags[key], bucket)
+
     def add_window(self, window: Window) -> None:
-        totals, tags = self._totals, self._tags
         for rollup in window.series:
             key = (rollup.metric, tuple(sorted(rollup.tags.items())))
-            bucket = Bucket.from_model(rollup)
-            total = totals.get(key)
-            if total is None:
-                totals[key], tags[key] = bucket, rollup.tags
-            else:
-                total.merge(bucket)
+            self._add(key, rollup.tags, Bucket.from_model(rollup))
+
+    def _add(self, key: Key, tags: Tags, bucket: Bucket) -> None:
+        total = self._totals.get(key)
+        if total is None:
+            total = self._totals[key] = Bucket(bucket.type)
+            self._tags[key] = tags
+        total.merge(bucket)
 
     @property
     def empty(self) -> bool:
         return not self._totals and not self._metrics
 
-    def state(
-        self,
-        rollups: Rollups | None,
-        first: datetime | None,
-        last: datetime | None,
-        *,
-        final: bool,
-    ) -> RunState:
-        """The state now (``rollups``: where the tags of the buckets from :meth:`add` are)."""
-        tags = self._tags
-        if rollups is not None:
-            tags = {**tags, **rollups.tags} if tags else rollups.tags
+    def state(self, first: datetime | None, last: datetime | None, *, final: bool) -> RunState:
         self.seq = max(self.seq + 1, time.time_ns() // 1_000_000)
         return RunState(
             instance=self.instance,
@@ -115,7 +101,9 @@ class StateKeeper:
             first_time=first,
             last_time=last,
             metrics=list(self._metrics.values()),
-            series=[bucket.to_model(key[0], tags[key]) for key, bucket in self._totals.items()],
+            series=[
+                bucket.to_model(key[0], self._tags[key]) for key, bucket in self._totals.items()
+            ],
         )
 
 

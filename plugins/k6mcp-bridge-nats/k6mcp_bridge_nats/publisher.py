@@ -364,7 +364,7 @@ class NatsPlugin(Plugin):
         keeper = self._keeper
         keeper.instance = instance
         first, last = self._span()
-        state = keeper.state(None, first, last, final=final)
+        state = keeper.state(first, last, final=final)
         outgoing = Outgoing(
             subject(run, instance),
             message_id(run, instance, state.seq),
