@@ -15,7 +15,7 @@ and ``rate``; gauge ``value``, ``min``, ``max``; rate ``rate``, ``passes``, ``fa
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -51,9 +51,9 @@ class Bucket:
     last_time: datetime | None = None
     sketch: QuantileSketch | None = None
 
-    def add_values(self, values: Iterable[float], last_time: datetime | None = None) -> None:
-        """Add samples in stream order (``last_time``: the last one's time, for a gauge)."""
-        values = values if isinstance(values, list | tuple) else list(values)
+    def add_values(self, values: Sequence[float], last_time: datetime | None = None) -> None:
+        """Add samples in stream order (``last_time``: the last one's time, for a gauge); the
+        rollups pass their ``array('d')`` buffers as they are."""
         if not values:
             return
         total = self.sum

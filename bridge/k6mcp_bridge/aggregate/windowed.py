@@ -63,9 +63,10 @@ class WindowedThresholds:
                     state.whole = Bucket(bucket.type)
                 state.whole.merge(bucket)
             if closed.late:
-                for start, _, held in state.recent:
-                    if bucket is not None and start == closed.start:
-                        held.merge(bucket)
+                if bucket is not None:
+                    for start, _, held in state.recent:
+                        if start == closed.start:
+                            held.merge(bucket)
                 continue
             if bucket is not None:
                 state.recent.append((closed.start, closed.end, bucket))
