@@ -10,8 +10,6 @@ one, never counts twice. Format: ``docs/state-format.md``.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -21,6 +19,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from ..errors import ConfigError
+from ..files import write_atomically
 from ..messages import Metric, MetricMessage, SeriesRollup, Tags, Window
 from ..samples import Decoded
 from .buckets import Bucket
@@ -109,15 +108,7 @@ class StateKeeper:
 
 def write_state(path: Path, state: RunState) -> None:
     """Write ``state`` atomically: a reader sees the old file or the new one, never a part."""
-    directory = path.parent if str(path.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(state.model_dump_json())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, state.model_dump_json().encode("utf-8"))
 
 
 def read_state(path: Path) -> RunState:

@@ -28,7 +28,7 @@ from . import html_sections as sections
 from .from_store import StoredRun, load
 from .html_data import chart_data, endpoint_rows, error_rows
 from .html_page import json_for_script, page
-from .junit import write_atomically
+from .junit import write_report
 from .timeline import Timeline
 
 SOFT_CAP = 2_500_000
@@ -161,7 +161,7 @@ def rebuild(store: Path | str | None, run: str, path: Path, baseline: str | None
         status=None if stored.run.state == "finished" else stored.run.state,
     )
     text = render(stored.timeline, stored.snapshot, header, stored.breaches, before)
-    write_atomically(path, text.encode("utf-8"))
+    write_report(path, text.encode("utf-8"))
     return stored.run.id
 
 
@@ -225,7 +225,7 @@ class ReportPlugin(Plugin):
         )
         header.refresh_s = self.config.interval
         text = render(self.timeline, self._snapshot, header, self._breaches, self._baseline)
-        write_atomically(Path(self.config.path), text.encode("utf-8"))
+        write_report(Path(self.config.path), text.encode("utf-8"))
         self._written = time.monotonic()
 
     def finish(self, result: RunResult) -> None:

@@ -17,9 +17,7 @@ hold are shown as ``\\xNN`` (:func:`~.text.clean`). ``time`` always has three de
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from ..files import write_atomically
 from ..k6.thresholds import parse_metric_key
 from ..messages import Group, Message, MetricsSnapshot, ThresholdWindow
 from ..plugin import Plugin, RunInfo, RunResult
@@ -195,19 +194,10 @@ class SeenSeries:
         return any(wanted <= tags for tags in self._tags.get(metric, ()))
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
-    folder = path.parent if str(path.parent) else Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write_report(path: Path, data: bytes) -> None:
+    """Write a report atomically, making its folder first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, data)
 
 
 class JunitPlugin(Plugin):
@@ -249,4 +239,4 @@ class JunitPlugin(Plugin):
         root = build(suites, result.elapsed)
         ET.indent(root)
         data = ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
-        write_atomically(Path(self.config.path), data)
+        write_report(Path(self.config.path), data)
