@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from conftest import K6_SAMPLES, Run
-from k6mcp_bridge.decode.csv_rows import FALLBACK_TYPE, CsvDecoder
+from k6mcp_bridge.decode.csv_rows import CsvDecoder
 from k6mcp_bridge.decode.csv_values import decode_pairs, detect_format, parse_time
 from k6mcp_bridge.decode.json_lines import JsonDecoder, Rejection
+from k6mcp_bridge.decode.metric_typing import FALLBACK_TYPE
 from k6mcp_bridge.input.lines import LineSplitter
 from k6mcp_bridge.k6.builtin_metrics import BUILTIN_METRICS
 from k6mcp_bridge.messages import MetricMessage, PointMessage

@@ -23,9 +23,9 @@ single values (timestamps, ``extra_tags``/``metadata``, header and console lines
 * **Values.** ``%f`` (six decimals), or ``+Inf``/``-Inf``. ``NaN`` is rejected (k6 never
   writes it).
 * **Metric messages.** CSV has no ``Metric`` records, so one is made before a metric's first
-  point: k6's built-in metrics from :data:`~.k6_metrics.BUILTIN_METRICS`, others from
-  ``metric_types`` (``contains`` ``"default"``), anything else as :data:`FALLBACK_TYPE` with
-  one warning per metric. Thresholds and submetrics are not in CSV: ``[]`` and ``None``.
+  point, typed by :class:`~.metric_typing.MetricTyping` (k6's built-ins, ``metric_types``,
+  else a trend with one warning per metric).
+  Thresholds and submetrics are not in CSV: ``[]`` and ``None``.
 * **Console text after the header** (:func:`~.csv_values.is_console`) passes through. Every
   other line is a record, decoded or rejected: a bad row is never mistaken for console text.
   k6's 4 KiB stdout buffer can cut a row in two around a progress line (as for JSON); such
@@ -47,10 +47,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from operator import itemgetter
 from types import MappingProxyType
-from typing import Any, Final, get_args
+from typing import Any
 
-from ..k6.builtin_metrics import BUILTIN_METRICS, EMITTED_OUTSIDE_VUS
-from ..messages import MetricMessage, MetricType, ValueKind
+from ..k6.builtin_metrics import EMITTED_OUTSIDE_VUS
+from ..messages import MetricMessage, MetricType
 from ..samples import Decoded, PointRecord, validate_time
 from .csv_records import MAX_RECORD_LINES, Batch, Records, last_line
 from .csv_values import (
@@ -62,13 +62,9 @@ from .csv_values import (
     unix_time,
 )
 from .json_lines import Rejection, shorten_value
+from .metric_typing import MetricTyping
 
 log = logging.getLogger("k6mcp_bridge.input")
-
-FALLBACK_TYPE: Final[MetricType] = "trend"
-"""The type of a custom metric nobody typed. A trend keeps every value, so count, sum (count times
-mean), min, max, last and the distribution all survive; calling a gauge a counter would add
-up levels, and calling a trend a gauge would keep only its last value."""
 
 _HEADER_TEXT = ",".join(HEADER_START)
 _BOM = "\ufeff"
@@ -77,7 +73,6 @@ _NAN = float("nan")
 _NO_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
 """Stands in before the first row's time (whose text, ``None``, no stamp equals): never read."""
 _NO_TYPES: Mapping[str, MetricType] = MappingProxyType({})
-_TYPES = "|".join(get_args(MetricType))
 
 
 @dataclass(frozen=True)
@@ -139,25 +134,12 @@ class CsvDecoder:
         self.rejoined = 0
         self._on_console = on_console
         self._on_reject = on_reject
-        self._metric_types = dict(metric_types)
+        self._typing = MetricTyping(metric_types, "k6's CSV output does not carry metric types")
         self._columns: _Columns | None = None
         self._records = Records(max_record_lines)
         self._metrics: set[str] = set()
-        self._warned: set[str] = set()
         self._pairs: dict[str, dict[str, str]] = {}
         self._last_time: tuple[str | None, datetime] = (None, _NO_TIME)
-        for name, kind in self._metric_types.items():
-            if kind not in get_args(MetricType):
-                raise ValueError(f"metric type {name}={kind}: expected one of {_TYPES}")
-            builtin = BUILTIN_METRICS.get(name)
-            if builtin is not None and builtin[0] != kind:
-                log.warning(
-                    "metric type %s=%s ignored: %r is a k6 built-in metric, always a %s",
-                    name,
-                    kind,
-                    name,
-                    builtin[0],
-                )
 
     @property
     def held(self) -> int:
@@ -337,27 +319,4 @@ class CsvDecoder:
 
     def _metric(self, name: str) -> MetricMessage:
         self._metrics.add(name)
-        known = BUILTIN_METRICS.get(name)
-        if known is not None:
-            kind, contains = known
-        elif name in self._metric_types:
-            kind, contains = self._metric_types[name], "default"
-        else:
-            kind, contains = FALLBACK_TYPE, "default"
-            if name not in self._warned:
-                self._warned.add(name)
-                log.warning(
-                    "metric %r: k6's CSV output does not carry metric types and this is not "
-                    "a k6 built-in metric, so it is treated as a %s; set its type with "
-                    "--metric-type %s=%s or in the configuration file",
-                    name,
-                    FALLBACK_TYPE,
-                    name,
-                    _TYPES,
-                )
-        return _metric_message(name, kind, contains)
-
-
-def _metric_message(name: str, kind: MetricType, contains: ValueKind) -> MetricMessage:
-    data = {"name": name, "type": kind, "contains": contains, "submetrics": None}
-    return MetricMessage.model_validate({"data": data})
+        return self._typing.message(name)
