@@ -73,6 +73,14 @@ class Settings(BaseModel):
     """This runner's name in the state (default: the host name and the state file's path)."""
     summary_export: Path | None = None
     """Write k6's ``--summary-export`` JSON here at the end."""
+    listen: str | None = None
+    """``HOST:PORT`` (host 127.0.0.1 if left out; port 0: any free one): read what clients POST
+    to ``http://HOST:PORT/mcp`` instead of a file or stdin."""
+    listen_token: str | None = Field(None, min_length=1, repr=False)
+    """The token every request to ``listen`` must carry (``Authorization: Bearer TOKEN``);
+    required on an address other than loopback."""
+    listen_max_body: int = Field(16 << 20, ge=1)
+    """The largest request body ``listen`` reads, in bytes (16 MiB); a larger one gets 413."""
     abort_on_fail: bool = False
     """With ``--wait-pid``: send SIGINT to that process when an abortOnFail threshold fails."""
     progress: bool = False

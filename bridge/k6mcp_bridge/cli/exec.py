@@ -17,9 +17,10 @@ from .run import launch, run
 
 _NOT_FOR_EXEC = frozenset(
     {"source", "follow", "from_end", "poll", "idle_timeout", "wait_pid", "checkpoint",
-     "abort_on_fail"}
+     "abort_on_fail", "listen", "listen_token", "listen_max_body"}
 )  # fmt: skip
-"""``run``'s parameters that ``exec`` decides itself (k6's pipe; abortOnFail stops k6)."""
+"""``run``'s parameters that ``exec`` decides itself (k6's pipe; abortOnFail stops k6), and
+the other source (``--listen``)."""
 
 _RUN = inspect.signature(run, eval_str=True).parameters
 

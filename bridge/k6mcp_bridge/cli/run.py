@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ..delivery.k6_process import K6Command
     from ..delivery.runner import FollowOptions
     from ..plugin import Plugin
+    from ..receive.feed import Receiver
 
 USAGE_HINT = """\
 k6mcp-bridge reads k6 results from a pipe or a file, and stdin is a terminal.
@@ -103,7 +104,11 @@ def run(
     ] = False,
     idle_timeout: Annotated[
         float | None,
-        typer.Option(help="With --follow: stop after this many seconds without growth.", min=0),
+        typer.Option(
+            help="With --follow: stop after this many seconds without growth; with --listen, "
+            "without a request.",
+            min=0,
+        ),
     ] = None,
     wait_pid: Annotated[
         int | None,
@@ -195,6 +200,31 @@ def run(
         Path | None,
         typer.Option(help="With --follow: save progress here and resume from it on restart."),
     ] = None,
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            help="Instead of SOURCE: take what clients POST to http://HOST:PORT/mcp "
+            "(k6 JSON lines, MCP envelopes, seed-style metrics). Needs the [http] extra.",
+            metavar="HOST:PORT",
+            show_default=False,
+        ),
+    ] = None,
+    listen_token: Annotated[
+        str | None,
+        typer.Option(
+            help="With --listen: every request must send 'Authorization: Bearer TOKEN' "
+            "(required off loopback; or K6MCP_BRIDGE_LISTEN_TOKEN).",
+            show_default=False,
+        ),
+    ] = None,
+    listen_max_body: Annotated[
+        int | None,
+        typer.Option(
+            help="With --listen: the largest body in bytes (larger: 413). [default: 16 MiB]",
+            min=1,
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Read k6 results and deliver them to the enabled plugins."""
     launch(dict(locals()))
@@ -234,6 +264,9 @@ def launch(params: dict[str, Any], k6_command: list[str] | None = None) -> None:
         "bounded_memory": params["bounded_memory"],
         "abort_on_fail": params["abort_on_fail"],
         "progress": params["progress"],
+        "listen": params["listen"],
+        "listen_token": params["listen_token"],
+        "listen_max_body": params["listen_max_body"],
     }
     if flags["progress"] is None:  # k6 draws its own progress under exec
         flags["progress"] = sys.stderr.isatty() and not quiet and k6_command is None
@@ -246,7 +279,11 @@ def launch(params: dict[str, Any], k6_command: list[str] | None = None) -> None:
         settings.thresholds.extend(threshold or [])
         plugins = enabled_plugins(settings, options)
         command = None
-        if k6_command is not None:
+        receiver = None
+        if settings.listen is not None:
+            receiver = _receiver(settings, params, exec_command=k6_command is not None)
+            following = None
+        elif k6_command is not None:
             from ..delivery.k6_process import plan
 
             command = plan(k6_command)
@@ -273,10 +310,34 @@ def launch(params: dict[str, Any], k6_command: list[str] | None = None) -> None:
         from ..delivery.runner import execute_k6
 
         raise typer.Exit(execute_k6(command, plugins, settings, aggregation))
+    if receiver is not None:
+        raise typer.Exit(execute(receiver, plugins, settings, None, aggregation))
     if source is None and sys.stdin.isatty():
         typer.echo(USAGE_HINT, err=True)
         raise typer.Exit(ExitStatus.USAGE)
     raise typer.Exit(execute(source, plugins, settings, following, aggregation))
+
+
+def _receiver(settings: Settings, params: dict[str, Any], exec_command: bool) -> Receiver:
+    """The HTTP receiver ``--listen`` asks for: a source of its own, bound now (a taken port
+    is a start-up error)."""
+    from ..receive.feed import Receiver
+
+    if exec_command:
+        raise ConfigError("--listen is a source of its own: it does not go with exec")
+    if params["source"] is not None:
+        raise ConfigError(f"--listen is a source of its own: give no SOURCE ({params['source']})")
+    for name in ("follow", "from_end", "poll", "wait_pid", "checkpoint"):
+        if params[name]:
+            raise ConfigError(f"--{name.replace('_', '-')} goes with --follow, not --listen")
+    assert settings.listen is not None
+    return Receiver(
+        settings.listen,
+        token=settings.listen_token,
+        max_body=settings.listen_max_body,
+        metric_types=settings.metric_types,
+        idle_timeout=params["idle_timeout"],
+    )
 
 
 def _aggregation(

@@ -4,7 +4,7 @@ and the JSON or CSV decoder."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from ..errors import ConfigError
 from ..input.lines import LineSplitter
@@ -16,6 +16,29 @@ from .csv_values import detect_format
 from .json_lines import JsonDecoder, Rejection
 
 Format = Literal["auto", "json", "csv"]
+
+
+C_contra = TypeVar("C_contra", contravariant=True)
+
+
+class Feed(Protocol[C_contra]):
+    """Turns a source's chunks into records: :class:`Decoding` for bytes."""
+
+    fed: int
+    """Input units handed over so far (bytes, for a checkpoint's offsets)."""
+
+    @property
+    def held(self) -> int: ...
+
+    @property
+    def lineno(self) -> int: ...
+
+    @property
+    def rejoined(self) -> int: ...
+
+    def feed(self, chunk: C_contra, out: list[Decoded]) -> None: ...
+
+    def finish(self, out: list[Decoded]) -> None: ...
 
 
 class LineDecoder(Protocol):

@@ -70,9 +70,11 @@ class Rejection:
     reason: str
     raw: tuple[bytes, ...]
     """The rejected line(s) exactly as read."""
+    place: str | None = None
+    """Where it was, when not a line of the input (``request 3, item 2``)."""
 
     def describe(self) -> str:
-        where = f"line {self.lineno}"
+        where = self.place or f"line {self.lineno}"
         if len(self.raw) > 1:
             where += " (record continued on a later line)"
         field = f" field {self.field}:" if self.field else ""
@@ -195,6 +197,16 @@ class JsonDecoder:
         else:
             self._on_reject(Rejection(lineno, result.field, result.reason, (line,)))
         return None
+
+
+def decode_record(raw: bytes) -> Decoded | tuple[str | None, str]:
+    """One k6 JSON record on its own (no split record is held): the record, or the field at
+    fault and the reason, worded as for a line of a stream."""
+    record = decode_fast(raw) if raw[:1] == b"{" else None
+    if record is not None:
+        return record
+    result = _decode(raw)
+    return (result.field, result.reason) if isinstance(result, _Problem) else result
 
 
 def _decode(raw: bytes) -> Decoded | _Problem:

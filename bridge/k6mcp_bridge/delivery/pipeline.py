@@ -13,23 +13,25 @@ import gc
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from .. import __version__
 from ..aggregate.stage import Aggregation
 from ..config import Settings
-from ..decode.dispatch import Decoding
+from ..decode.dispatch import Decoding, Feed
 from ..decode.json_lines import Rejection, shorten
 from ..errors import BridgeError, ConfigError, PluginFailed, TooManyErrors
 from ..input.source import ByteStream
 from ..messages import AnyMessage
 from ..plugin import Plugin, PluginReport, RunInfo, RunResult, Stats, Status
+from ..receive.feed import ParcelFeed, Receiver
 from ..samples import Decoded, messages_of
 from .progress import Progress
 from .workers import Batch, Worker
 
+C = TypeVar("C")
 log = logging.getLogger("k6mcp_bridge")
 input_log = logging.getLogger("k6mcp_bridge.input")
 
@@ -80,7 +82,7 @@ class Pipeline:
         """A send was cut short (a second signal): some plugins lack a batch, so nothing more is
         delivered and the checkpoint is not moved again."""
 
-    def run(self, source: ByteStream) -> RunResult:
+    def run(self, source: ByteStream | Receiver) -> RunResult:
         """Read ``source`` to its end (or until stopped); every plugin's ``finish`` is called
         (but a hung plugin's). Raises PluginFailed under ``plugin_errors = fail``."""
         started = time.monotonic()
@@ -139,26 +141,33 @@ class Pipeline:
             raise failure
         return result
 
-    def _read(self, source: ByteStream) -> None:
+    def _read(self, source: ByteStream | Receiver) -> None:
         settings = self.settings
-        size, wait = settings.batch_size, settings.batch_wait
+        if isinstance(source, Receiver):
+            self._consume(source, source.chunks(settings.batch_wait), ParcelFeed(self._on_reject))
+            return
         decoding = Decoding(
             self._on_console, self._on_reject, source.start, settings.format, settings.metric_types
         )
+        self._consume(source, source.chunks(idle_tick=settings.batch_wait), decoding)
+
+    def _consume(self, source: ByteStream | Receiver, chunks: Iterator[C], feed: Feed[C]) -> None:
+        """Feed ``chunks`` (an empty one: the source is idle) through ``feed`` to the plugins."""
+        size, wait = self.settings.batch_size, self.settings.batch_wait
         batch: list[Decoded] = []
         offsets = self._offsets = _Offsets(source.start.offset) if self._on_commit else None
         first_at = 0.0
         meter = Progress(source, self.stats) if self._progress else None
         try:
-            for chunk in source.chunks(idle_tick=wait):
+            for chunk in chunks:
                 if meter is not None:
                     meter.tick()
                 if not batch:
                     first_at = time.monotonic()
                 if chunk:
-                    decoding.feed(chunk, batch)
+                    feed.feed(chunk, batch)
                     if offsets is not None:
-                        offsets.mark(self.stats.messages + len(batch), decoding.fed - decoding.held)
+                        offsets.mark(self.stats.messages + len(batch), feed.fed - feed.held)
                 while len(batch) >= size:  # taken out before sending: never sent twice
                     ready = batch[:size]
                     del batch[:size]
@@ -172,16 +181,16 @@ class Pipeline:
                 if not chunk:  # idle: look at the plugins' clocks, let the checkpoint catch up
                     self._check()
                     self._commit()
-            decoding.finish(batch)
+            feed.finish(batch)
         except BridgeError as exc:
             if isinstance(exc, (TooManyErrors, ConfigError, PluginFailed)):
                 raise
             self.stats.input_errors.append(str(exc))  # the input broke off: corrupt gzip...
             log.error("%s", exc)
-            decoding.finish(batch)
+            feed.finish(batch)
         finally:
-            self.stats.lines = decoding.lineno
-            self.stats.rejoined = decoding.rejoined
+            self.stats.lines = feed.lineno
+            self.stats.rejoined = feed.rejoined
             try:
                 if batch and self._policy_failure() is None and not self._torn:
                     self._deliver(batch)

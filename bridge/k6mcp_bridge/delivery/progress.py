@@ -12,19 +12,28 @@ from __future__ import annotations
 import os
 import stat
 import time
-from typing import Any
+from typing import Any, Protocol
 
-from ..input.source import ByteStream
 from ..plugin import Stats
 
 INTERVAL = 0.2
 """Seconds between two redraws."""
 
 
+class Shown(Protocol):
+    """What the progress knows of a source (a file's ``fd``, if it has one, gives its size)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def live(self) -> bool: ...
+
+
 class Progress:
     """The progress of one run of the pipeline; :meth:`tick` often, :meth:`close` at the end."""
 
-    def __init__(self, source: ByteStream, stats: Stats) -> None:
+    def __init__(self, source: Shown, stats: Stats) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,

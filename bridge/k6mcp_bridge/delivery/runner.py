@@ -31,6 +31,7 @@ from ..k6.sinks import parse_trend_stats
 from ..k6.summary_export import write_export
 from ..k6.thresholds import parse_cli_threshold
 from ..plugin import Plugin, PluginReport, RunResult
+from ..receive.feed import Receiver
 from .k6_process import K6Command, K6Process, exit_status
 from .pipeline import Pipeline, tune_gc
 
@@ -57,16 +58,21 @@ class Signals:
         self.graceful: Callable[[int], None] | None = None
         self.forward: Callable[[int], None] | None = None
         """Called with every signal first (``exec``: pass it on to the k6 the bridge started)."""
+        self.expected = False
+        """A first signal is how the run ends, not an interruption (``--listen``)."""
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         if self.forward is not None:
             self.forward(signum)
         if self.received is None and self.graceful is not None:
             self.received = signum
-            log.warning(
-                "interrupted (%s): finishing what is being read (send it again to stop now)",
-                signal.Signals(signum).name,
+            doing = (
+                "taking no more requests, delivering those accepted"
+                if self.expected
+                else "interrupted: finishing what is being read"
             )
+            name = signal.Signals(signum).name
+            log.warning("%s: %s (send it again to stop now)", name, doing)
             self.graceful(signum)
             return
         self.received = self.received or signum
@@ -77,6 +83,11 @@ class Signals:
         if self.received is None and self.graceful is not None:
             self.received = signum
             self.graceful(signum)
+
+    @property
+    def interrupted(self) -> bool:
+        """A signal stopped the run before its end."""
+        return self.received is not None and not self.expected
 
     @property
     def exit_status(self) -> ExitStatus:
@@ -136,22 +147,26 @@ def resolve_aggregation(settings: Settings, plugins: Sequence[Plugin]) -> Aggreg
 
 
 def execute(
-    source: str | None,
+    source: str | Receiver | None,
     plugins: list[Plugin],
     settings: Settings,
     follow: FollowOptions | None = None,
     aggregation: AggregationSettings | None = None,
     signals: Signals | None = None,
 ) -> ExitStatus:
-    """Run the bridge; return the exit status. With ``signals``, no signal handler is installed
-    (for a bridge on another thread): ``signals.stop()`` ends it as a first Ctrl-C would."""
+    """Run the bridge on a file, stdin (``None``) or an HTTP receiver; return the exit status.
+    With ``signals``, no signal handler is installed (for a bridge on another thread):
+    ``signals.stop()`` ends it as a first Ctrl-C would."""
     with ExitStack() as stack:
         runner = _runner(plugins, settings, aggregation, stack, signals)
         if runner is None:
             return ExitStatus.USAGE
         tune_gc()
         try:
-            if follow is None or source is None:
+            if isinstance(source, Receiver):
+                stack.callback(source.close)
+                results = runner.listen(source)
+            elif follow is None or source is None:
                 results = runner.once(source, stack)
             else:
                 results = runner.follow(Path(source), follow)
@@ -279,7 +294,7 @@ class _Runner:
             self.plugins, self.settings, self.console, self.dead, on_commit, stage, progress
         )
 
-    def ran(self, pipeline: Pipeline, source: ByteStream) -> RunResult:
+    def ran(self, pipeline: Pipeline, source: ByteStream | Receiver) -> RunResult:
         """Run ``pipeline``; a plugin that hung is left out of the runs after this one."""
         try:
             result = self.finished(pipeline.run(source))
@@ -309,6 +324,14 @@ class _Runner:
 
         self.signals.graceful = graceful
         return [self.ran(pipeline, opened)]
+
+    def listen(self, receiver: Receiver) -> list[RunResult]:
+        """One run of what clients POST; a first signal stops the receiver (what it accepted
+        is still delivered) and is the run's normal end."""
+        pipeline = self.pipeline()
+        self.signals.graceful = lambda signum: receiver.stop()
+        self.signals.expected = True
+        return [self.ran(pipeline, receiver)]
 
     def follow(
         self, path: Path, options: FollowOptions, writer_signalled: bool = False
@@ -356,7 +379,7 @@ class _Runner:
         """The most severe outcome, in the README's order: 130/143, 70, 99, 65, 2; ``stopped``
         is the status of a run that stopped on an error (``--max-errors``, the fail policy);
         ``records=False``: an input without any record is the caller's to judge (``exec``)."""
-        if self.signals.received or any(r.status == "interrupted" for r in results):
+        if self.signals.interrupted or any(r.status == "interrupted" for r in results):
             return self.signals.exit_status
         if any(r.state != "ok" for r in self.reports):  # each was reported when it happened
             return ExitStatus.PLUGIN_FAILED

@@ -1,0 +1,1 @@
+"""The ``--listen`` source: an HTTP receiver whose request bodies become records."""
