@@ -10,10 +10,10 @@ from datetime import datetime, timezone
 import pytest
 
 from conftest import ROOT, Run
+from k6mcp_bridge.addresses import is_loopback, parse_address
 from k6mcp_bridge.decode.json_lines import JsonDecoder
 from k6mcp_bridge.messages import MetricMessage, PointMessage
 from k6mcp_bridge.receive.bodies import BodyReader, Parcel, body_kind
-from k6mcp_bridge.receive.server import is_loopback, parse_address
 from k6mcp_bridge.samples import PointRecord, messages_of
 
 CAPTURE = ROOT / "tests" / "data" / "k6-samples" / "json-full-2vus.jsonl"
@@ -208,7 +208,7 @@ def test_content_types(header: str | None, kind: str | None) -> None:
     ],
 )
 def test_addresses(text: str, address: tuple[str, int]) -> None:
-    assert parse_address(text) == address
+    assert parse_address(text, "--listen") == address
 
 
 def test_loopback_addresses() -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import logging
 import queue
 import socket
@@ -28,6 +27,7 @@ from typing import Any
 import msgspec
 import uvicorn
 
+from ..addresses import is_loopback, parse_address
 from ..errors import ConfigError, SourceError
 from .bodies import BodyReader, Parcel, body_kind
 
@@ -44,26 +44,6 @@ _JSON = [(b"content-type", b"application/json")]
 _ACCEPTED = (
     "application/json (an envelope or an array of them) or application/x-ndjson (k6 JSON lines)"
 )
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    """``HOST:PORT``, ``[IPv6]:PORT``, ``:PORT`` or ``PORT`` (host 127.0.0.1); port 0: any."""
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        host, port = "", text
-    host = host.strip("[]") or "127.0.0.1"
-    if not port.isdigit() or int(port) > 65535:
-        raise ConfigError(f"--listen {text!r}: expected HOST:PORT, e.g. 127.0.0.1:5000")
-    return host, int(port)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -98,7 +78,7 @@ class HttpServer:
         reader: BodyReader,
         parcels: queue.Queue[Parcel],
     ) -> None:
-        host, port = parse_address(listen)
+        host, port = parse_address(listen, "--listen")
         if not token and not is_loopback(host):
             raise ConfigError(
                 f"--listen {listen}: a non-loopback address needs a token "

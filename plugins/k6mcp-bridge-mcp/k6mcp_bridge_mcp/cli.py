@@ -136,12 +136,9 @@ def mcp(
 
 
 def _listen(text: str, allow_remote: bool, token: str | None) -> tuple[str, int]:
-    from .http import is_loopback
+    from k6mcp_bridge.addresses import is_loopback, parse_address
 
-    host, sep, port_text = text.rpartition(":")
-    host = host.strip("[]")
-    if not (sep and host and port_text.isdigit() and 0 <= int(port_text) < 65536):
-        raise ConfigError(f"--http {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8765")
+    host, port = parse_address(text, "--http", "127.0.0.1:8765")
     if not is_loopback(host):
         if not allow_remote:
             raise ConfigError(
@@ -153,4 +150,4 @@ def _listen(text: str, allow_remote: bool, token: str | None) -> tuple[str, int]
             raise ConfigError(
                 f"--http {text} with --allow-remote needs a bearer token: --token or {TOKEN_ENV}"
             )
-    return host, int(port_text)
+    return host, port

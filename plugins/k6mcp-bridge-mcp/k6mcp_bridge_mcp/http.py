@@ -12,24 +12,16 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from k6mcp_bridge.addresses import is_loopback
+
 log = logging.getLogger("k6mcp_bridge")
 
 LOOPBACK_ORIGINS = ("http://127.0.0.1", "http://localhost", "http://[::1]")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def origin_allowed(origin: str, extra: Sequence[str] = ()) -> bool:
