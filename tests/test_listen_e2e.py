@@ -73,8 +73,11 @@ def request(
 
 
 @contextmanager
-def listening(tmp_path: Path, *args: str, address: str = "127.0.0.1:0") -> Iterator[Listening]:
-    """The bridge with ``--listen ADDRESS -p jsonl -o jsonl.path=TMP/out.jsonl`` and ``args``."""
+def listening(
+    tmp_path: Path, *args: str, address: str = "127.0.0.1:0", **env: str
+) -> Iterator[Listening]:
+    """The bridge with ``--listen ADDRESS -p jsonl -o jsonl.path=TMP/out.jsonl`` and ``args``,
+    ``env`` added to its environment."""
     argv = [
         bridge_exe(),
         "--listen",
@@ -84,7 +87,7 @@ def listening(tmp_path: Path, *args: str, address: str = "127.0.0.1:0") -> Itera
         "-o",
         f"jsonl.path={tmp_path / 'out.jsonl'}",
     ]
-    process = subprocess.Popen([*argv, *args], stderr=subprocess.PIPE, env=clean_env())
+    process = subprocess.Popen([*argv, *args], stderr=subprocess.PIPE, env=clean_env(**env))
     assert process.stderr is not None
     stderr: list[str] = []
     ready = threading.Event()
@@ -261,9 +264,15 @@ def _chunked_post(url: str, parts: list[bytes]) -> int:
         connection.close()
 
 
-def test_with_a_token_every_request_needs_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["flag", "environment"])
+def test_with_a_token_every_request_needs_it(tmp_path: Path, where: str) -> None:
     body = json.dumps({"type": "metrics", "data": {"vus": 1}}).encode()
-    with listening(tmp_path, "--listen-token", "s3cret") as bridge:
+    given = (
+        listening(tmp_path, "--listen-token", "s3cret")
+        if where == "flag"
+        else listening(tmp_path, K6MCP_BRIDGE_LISTEN_TOKEN="s3cret")
+    )
+    with given as bridge:
         status, _, headers = bridge.post(body)
         assert status == 401 and headers["www-authenticate"].startswith("Bearer")
         assert bridge.post(body, Authorization="Bearer wrong")[0] == 401
