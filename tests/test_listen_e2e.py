@@ -15,7 +15,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,7 +36,8 @@ class Listening:
 
     process: subprocess.Popen[bytes]
     url: str
-    stderr: list[str] = field(default_factory=list)
+    stderr: list[str]
+    reader: threading.Thread
 
     def post(
         self, body: bytes, content_type: str | None = "application/json", **headers: str
@@ -44,10 +45,11 @@ class Listening:
         return request(self.url, "POST", body, content_type, **headers)
 
     def stop(self) -> tuple[int, str]:
-        """SIGTERM, then the exit code and the whole of stderr."""
+        """SIGTERM (unless it has ended), then the exit code and the whole of stderr."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(timeout=TIMEOUT_S)
+        self.reader.join(timeout=TIMEOUT_S)  # stderr read to its end
         return code, "".join(self.stderr)
 
 
@@ -108,7 +110,7 @@ def listening(
     try:
         assert ready.wait(TIMEOUT_S), "the bridge did not start listening"
         assert url, f"the bridge ended before listening: {''.join(stderr)}"
-        yield Listening(process, url[0], stderr)
+        yield Listening(process, url[0], stderr, reader)
     finally:
         if process.poll() is None:
             process.kill()
@@ -390,6 +392,14 @@ def test_sigterm_delivers_every_accepted_request_then_ends(tmp_path: Path) -> No
 def test_idle_timeout_ends_the_run(tmp_path: Path) -> None:
     with listening(tmp_path, "--idle-timeout", "0.5") as bridge:
         assert bridge.post(json.dumps({"type": "metrics", "data": {"vus": 2}}).encode())[0] == 202
-        code = bridge.process.wait(timeout=TIMEOUT_S)
+        code = bridge.process.wait(timeout=TIMEOUT_S)  # no signal: it ends by itself
     assert code == 0
     assert len(out_records(tmp_path)) == 2  # the definition and the point
+
+
+def test_a_receiver_that_got_no_record_says_so(tmp_path: Path) -> None:
+    with listening(tmp_path, "--idle-timeout", "0.3") as bridge:
+        assert bridge.post(b"nonsense\n", "application/x-ndjson")[0] == 400
+        code, stderr = bridge.stop()  # it ends by itself: --idle-timeout
+    assert code == 65
+    assert f"no record was POSTed to {bridge.url} (1 items read, none valid)" in stderr

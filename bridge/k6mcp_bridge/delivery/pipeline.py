@@ -136,7 +136,7 @@ class Pipeline:
                 worker.wait()
             self.reports = tuple(worker.report() for worker in workers)
             failure = failure or self._policy_failure()
-            self._say_if_empty(status, source.name)
+            self._say_if_empty(status, source)
         if failure is not None:
             raise failure
         return result
@@ -251,11 +251,14 @@ class Pipeline:
                 return PluginFailed(f"plugin {worker.plugin.name!r} {worker.problem}")
         return None
 
-    def _say_if_empty(self, status: Status, name: str) -> None:
+    def _say_if_empty(self, status: Status, source: ByteStream | Receiver) -> None:
         """One line when the input held no k6 record at all (the runner then exits 65)."""
         if self.stats.messages or status == "interrupted" or not self.say_if_empty:
             return
-        lines = self.stats.lines
+        lines, name = self.stats.lines, source.name
+        if isinstance(source, Receiver):
+            log.error("no record was POSTed to %s (%d items read, none valid)", name, lines)
+            return
         if self._first_line is None:
             what = "the input was empty" if not lines else f"{lines} lines read"
         else:
