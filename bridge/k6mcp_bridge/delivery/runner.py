@@ -1,9 +1,10 @@
 """Run the bridge on one input, or on every run of a followed file, and decide the exit code.
 
-Signals: the first SIGINT or SIGTERM asks for a graceful stop where one exists (a pipe keeps
-being read until the writer — k6, which got the same Ctrl-C — closes it; a followed file is
-read to its end once more), the second stops at once. Every plugin's ``finish`` runs either way.
-Under ``exec`` (:func:`execute_k6`) every signal is passed on to the k6 the bridge started.
+Signals (:mod:`.signals`): the first SIGINT or SIGTERM asks for a graceful stop where one exists
+(a pipe keeps being read until the writer — k6, which got the same Ctrl-C — closes it; a followed
+file is read to its end once more), the second stops at once. Every plugin's ``finish`` runs
+either way. Under ``exec`` (:func:`execute_k6`) every signal is passed on to the k6 the bridge
+started.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import BinaryIO
 
 from ..aggregate.aggregator import ThresholdResult
@@ -33,6 +33,7 @@ from ..k6.thresholds import parse_cli_threshold
 from ..plugin import Plugin, PluginReport, RunResult
 from .k6_process import K6Command, K6Process, exit_status
 from .pipeline import Pipeline, tune_gc
+from .signals import Signals, signals_installed
 
 log = logging.getLogger("k6mcp_bridge")
 
@@ -44,57 +45,6 @@ class FollowOptions:
     idle_timeout: float | None = None
     wait_pid: int | None = None
     checkpoint: Path | None = None
-
-
-class Signals:
-    """The first SIGINT/SIGTERM calls ``graceful`` (if any); the next one stops at once.
-
-    Passed to :func:`execute`, it installs no handler (signal handlers work on the main thread
-    only): a caller running the bridge on another thread calls :meth:`stop` instead."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self.graceful: Callable[[int], None] | None = None
-        self.forward: Callable[[int], None] | None = None
-        """Called with every signal first (``exec``: pass it on to the k6 the bridge started)."""
-
-    def handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.forward is not None:
-            self.forward(signum)
-        if self.received is None and self.graceful is not None:
-            self.received = signum
-            log.warning(
-                "interrupted (%s): finishing what is being read (send it again to stop now)",
-                signal.Signals(signum).name,
-            )
-            self.graceful(signum)
-            return
-        self.received = self.received or signum
-        raise KeyboardInterrupt
-
-    def stop(self, signum: int = signal.SIGTERM) -> None:
-        """From any thread: what a first signal does (read what is there, finish every run)."""
-        if self.received is None and self.graceful is not None:
-            self.received = signum
-            self.graceful(signum)
-
-    @property
-    def exit_status(self) -> ExitStatus:
-        return ExitStatus.TERMINATED if self.received == signal.SIGTERM else ExitStatus.INTERRUPTED
-
-
-@contextmanager
-def _signals(given: Signals | None) -> Iterator[Signals]:
-    if given is not None:
-        yield given
-        return
-    handler = Signals()
-    previous = {sig: signal.signal(sig, handler.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield handler
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def aggregation_settings(
@@ -240,7 +190,9 @@ def _runner(
         except OSError as exc:
             log.error("cannot write dead-letter file %s: %s", settings.dead_letter, exc)
             return None
-    return _Runner(plugins, settings, aggregation, dead, stack.enter_context(_signals(signals)))
+    return _Runner(
+        plugins, settings, aggregation, dead, stack.enter_context(signals_installed(signals))
+    )
 
 
 class _Runner:
