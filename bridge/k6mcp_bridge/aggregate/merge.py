@@ -96,9 +96,21 @@ def aggregator_of(
     """A bounded-mode aggregator holding the merged numbers, with the stream's thresholds (from
     the definitions) and ``thresholds``."""
     aggregator = Aggregator(trend_stats, bounded=True)
-    aggregator.add([MetricMessage(data=metric) for metric in merged.metrics.values()])
+    define(aggregator, merged)
     for threshold in thresholds:
         aggregator.add_threshold(threshold)
+    restore(aggregator, merged)
+    return aggregator
+
+
+def define(aggregator: Aggregator, merged: Merged) -> None:
+    """Give ``aggregator`` the merged run's metric definitions (their thresholds included)."""
+    aggregator.add([MetricMessage(data=metric) for metric in merged.metrics.values()])
+
+
+def restore(aggregator: Aggregator, merged: Merged) -> None:
+    """Give a bounded-mode ``aggregator`` the merged run's span and numbers: each metric and
+    submetric it defines, from the series whose tags hold its selector."""
     aggregator.first_time, aggregator.last_time = merged.first, merged.last
     for name, parent, tags in aggregator.series_defined():
         selector = set(tags.items())
@@ -110,11 +122,11 @@ def aggregator_of(
                 total.merge(bucket)
         if total is not None and total.count:
             aggregator.restore(name, total.sink_state())
-    return aggregator
 
 
-def tree_of(merged: Merged) -> GroupTree:
-    tree = GroupTree()
+def tree_of(merged: Merged, tree: GroupTree | None = None) -> GroupTree:
+    """The merged run's checks and groups, added to ``tree`` (by default a new one)."""
+    tree = GroupTree() if tree is None else tree
     for (metric, pairs), bucket in merged.series.items():
         if metric in ("checks", "group_duration"):
             tree.add_counts(metric, dict(pairs), bucket.nonzero, bucket.count - bucket.nonzero)

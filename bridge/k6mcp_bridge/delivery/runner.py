@@ -15,12 +15,13 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
 from ..aggregate.aggregator import ThresholdResult
 from ..aggregate.stage import Aggregation, AggregationSettings, failed_thresholds
+from ..aggregate.state import saved_state
 from ..config import Settings
 from ..errors import BridgeError, ExitStatus, PluginFailed, TooManyErrors
 from ..input.checkpoint import Checkpoint
@@ -221,10 +222,16 @@ class _Runner:
         self.results: list[RunResult] = []
         """Every run that ended so far."""
 
-    def pipeline(self, on_commit: Callable[[int], None] | None = None) -> Pipeline:
+    def pipeline(
+        self,
+        on_commit: Callable[[int, bytes | None], None] | None = None,
+        saved: bytes | None = None,
+    ) -> Pipeline:
+        """A pipeline; ``saved``: the run state its checkpoint holds (a resumed run)."""
         stage = None
         if self.aggregation is not None:
-            stage = Aggregation(self.aggregation, self.abort)
+            restored = saved_state(saved) if saved is not None else None
+            stage = Aggregation(self.aggregation, self.abort, restored)
             self.stages.append(stage)
         progress = self.settings.progress
         return Pipeline(
@@ -279,9 +286,11 @@ class _Runner:
         self.signals.graceful = graceful
         if self.settings.abort_on_fail and options.wait_pid is not None:
             self.abort = lambda result: _stop_k6(options.wait_pid)
+        if options.checkpoint is not None and self.aggregation is not None:
+            self.aggregation = replace(self.aggregation, keep_state=True)  # saved with it
         results = []
         for run in follower.runs():
-            pipeline = self.pipeline(follower.committer(run))
+            pipeline = self.pipeline(follower.committer(run), run.start.saved_state)
             pipeline.say_if_empty = not writer_signalled
             current[:] = [pipeline]
             try:
