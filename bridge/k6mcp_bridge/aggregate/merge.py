@@ -20,7 +20,7 @@ from datetime import datetime
 from ..k6.group_tree import GroupTree
 from ..k6.thresholds import Threshold
 from ..messages import Metric, MetricMessage, MetricsSnapshot
-from .aggregator import Aggregator
+from .aggregator import Aggregator, ThresholdResult
 from .buckets import Bucket
 from .snapshot import snapshot_from
 from .state import RunState
@@ -140,11 +140,28 @@ def merged_snapshot(
     time_unit: str | None,
 ) -> MetricsSnapshot:
     """The final snapshot of the merged run, verdicts included."""
+    return judge(merged, thresholds, trend_stats, time_unit, final=True)[0]
+
+
+def judge(
+    merged: Merged,
+    thresholds: Sequence[Threshold],
+    trend_stats: Sequence[str] | str,
+    time_unit: str | None,
+    *,
+    final: bool,
+) -> tuple[MetricsSnapshot, list[ThresholdResult]]:
+    """The merged run's snapshot and every threshold's verdict, during the run (``final``
+    False: a metric with no sample yet is not judged) or at its end."""
     aggregator = aggregator_of(merged, thresholds, trend_stats)
-    return snapshot_from(
+    duration = merged.duration_s
+    results = aggregator.evaluate_thresholds(duration, final=final)
+    snapshot = snapshot_from(
         aggregator,
         tree_of(merged),
-        merged.duration_s,
-        final=True,
+        duration,
+        final=final,
+        results=results,
         time_unit=time_unit,  # type: ignore[arg-type]
     )
+    return snapshot, results

@@ -27,8 +27,6 @@ from ..messages import (
     AnyMessage,
     MetricsMessage,
     MetricsSnapshot,
-    ThresholdMessage,
-    ThresholdVerdict,
     TimeUnit,
 )
 from ..samples import Decoded
@@ -37,6 +35,7 @@ from .merge import define, merge, restore, tree_of
 from .rollups import DEFAULT_MAX_SERIES, Rollups
 from .snapshot import snapshot_from
 from .state import RunState, StateKeeper, write_state
+from .verdicts import Verdicts
 from .windowed import WindowedThresholds
 
 log = logging.getLogger("k6mcp_bridge")
@@ -102,9 +101,7 @@ class Aggregation:
         if restored is not None:
             self._restore(restored)
         self.final: MetricsSnapshot | None = None
-        self._on_abort = on_abort
-        self._aborted = False
-        self._verdicts: dict[tuple[str, str], bool] = {}
+        self._verdicts = Verdicts(on_abort, "k6 aborts the test")
         self._next: datetime | None = None
         self._interval = timedelta(seconds=settings.snapshot_interval)
 
@@ -183,7 +180,7 @@ class Aggregation:
             if self.settings.windows:
                 messages.append(rollups.message(bucket))
         if windowed and not final:
-            messages += self._verdicts_of(windowed.results(final=False), final=False)
+            messages += self._verdicts.messages(windowed.results(final=False), final=False)
         return messages
 
     def finish(self) -> list[AnyMessage]:
@@ -206,7 +203,7 @@ class Aggregation:
         duration = self.duration_s
         results = self.aggregator.evaluate_thresholds(duration, final=final)
         results += self.windowed.results(final=final)
-        messages = self._verdicts_of(results, final=final)
+        messages = self._verdicts.messages(results, final=final)
         snapshot = snapshot_from(
             self.aggregator,
             self.groups,
@@ -231,45 +228,6 @@ class Aggregation:
         except OSError as exc:
             log.error("cannot write the state to %s: %s", path, exc.strerror or exc)
             self.state_failed = True
-
-    def _verdicts_of(self, results: Sequence[ThresholdResult], *, final: bool) -> list[AnyMessage]:
-        """A ``threshold`` message per changed verdict (every verdict when ``final``)."""
-        messages: list[AnyMessage] = []
-        for result in results:
-            key = (result.metric, result.threshold.source)
-            changed = result.evaluated and self._verdicts.get(key) != result.ok
-            if result.evaluated:
-                self._verdicts[key] = result.ok
-            if changed or final:
-                messages.append(_verdict(result, final))
-            if result.abort and not self._aborted:
-                self._abort(result)
-        return messages
-
-    def _abort(self, result: ThresholdResult) -> None:
-        self._aborted = True
-        log.error(
-            "THRESHOLD CROSSED WITH abortOnFail: %s on %s (observed %s): k6 aborts the test",
-            result.threshold.source,
-            result.metric,
-            result.observed,
-        )
-        if self._on_abort is not None:
-            self._on_abort(result)
-
-
-def _verdict(result: ThresholdResult, final: bool) -> ThresholdMessage:
-    return ThresholdMessage(
-        data=ThresholdVerdict(
-            metric=result.metric,
-            threshold=result.threshold.source,
-            ok=result.ok,
-            observed=result.observed,
-            abort_on_fail=result.threshold.abort_on_fail,
-            final=final,
-            window=result.window,
-        )
-    )
 
 
 def failed_thresholds(snapshot: MetricsSnapshot) -> list[str]:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,6 +17,8 @@ from .app import app, log, setup_logging
 
 if TYPE_CHECKING:
     from ..aggregate.state import RunState
+    from ..delivery.merged_feed import MergedFeed
+    from ..plugin import PluginReport
 
 
 @app.command("merge")
@@ -70,15 +73,32 @@ def merge_states(
             min=0, help="With --nats: seconds to wait for the final states (then exit 75)."
         ),
     ] = 600.0,
+    plugin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--plugin",
+            "-p",
+            help="Hand the merged run to a plugin (repeatable; with --nats, live).",
+            metavar="NAME",
+        ),
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="Set a plugin option.", metavar="NAME.KEY=VALUE"),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="Config file (plugin options; default: as for run).")
+    ] = None,
 ) -> None:
     """Merge runners' states (--state-export) into one run: summary, verdicts, exit 99."""
     from ..aggregate.merge import merge, merged_snapshot
     from ..aggregate.stage import failed_thresholds
     from ..aggregate.state import read_state
+    from ..delivery.merged_feed import MergedFeed
     from ..delivery.runner import resolve_aggregation
     from ..k6.summary_export import write_export
     from ..k6.summary_text import render
-    from .settings import settings_from
+    from .settings import enabled_plugins, settings_from
 
     setup_logging("INFO")
     flags: dict[str, Any] = {
@@ -86,25 +106,39 @@ def merge_states(
         "summary_trend_stats": summary_trend_stats,
         "summary_time_unit": summary_time_unit,
     }
+    feed: MergedFeed | None = None
+    reports: tuple[PluginReport, ...] = ()
     try:
-        settings, _ = settings_from(None, flags, [])
+        settings, options = settings_from(config, flags, option or [])
         settings.thresholds.extend(threshold or [])
+        settings.plugins = list(plugin or [])  # only those asked for: merge prints its summary
         aggregation = resolve_aggregation(settings, [])
+        plugins = enabled_plugins(settings, options)
         read = [read_state(path) for path in states or []]
-        if nats is not None:
-            read += _from_nats(nats, run, instances, timeout)
-        elif run is not None or instances is not None:
+        if nats is None and (run is not None or instances is not None):
             raise ConfigError("--run and --instances go with --nats URL")
-        if not read:
+        if not read and nats is None:
             raise ConfigError("nothing to merge: give state files, or --nats URL --run NAME")
+        if plugins:
+            source = f"{nats} run {run}" if nats is not None else ", ".join(map(str, states or []))
+            feed = MergedFeed(plugins, settings, aggregation, f"merge {source}")
+        if nats is not None:
+            live = None if feed is None else _live(feed, list(read))
+            read += _from_nats(nats, run, instances, timeout, live)
         merged = merge(read)
-        snapshot = merged_snapshot(
-            merged, aggregation.thresholds, aggregation.trend_stats, aggregation.time_unit
-        )
+        if feed is not None:
+            snapshot = feed.finish(read)
+            reports, feed = feed.reports, None
+        else:
+            snapshot = merged_snapshot(
+                merged, aggregation.thresholds, aggregation.trend_stats, aggregation.time_unit
+            )
         if summary_export is not None:
             write_export(snapshot, summary_export)
     except BridgeError as exc:
         log.error("%s", exc)
+        if feed is not None:  # the plugins still get their finish, with what came
+            feed.finish(feed.states or read, status="stopped")
         raise typer.Exit(exc.exit_status) from None
     except OSError as exc:
         log.error("cannot write the summary export %s: %s", summary_export, exc)
@@ -122,10 +156,24 @@ def merge_states(
     failed = failed_thresholds(snapshot)
     if failed:
         log.error("thresholds crossed: %s", ", ".join(failed))
+    if any(report.state != "ok" for report in reports):
+        raise typer.Exit(ExitStatus.PLUGIN_FAILED)
+    if failed:
         raise typer.Exit(ExitStatus.THRESHOLD_FAILED)
 
 
-def _from_nats(url: str, run: str | None, instances: int | None, timeout: float) -> list[RunState]:
+def _live(feed: MergedFeed, files: list[RunState]) -> Callable[[list[RunState]], None]:
+    """What ``merge --nats`` calls with the newest states while the runners run."""
+    return lambda states: feed.update(files + states)
+
+
+def _from_nats(
+    url: str,
+    run: str | None,
+    instances: int | None,
+    timeout: float,
+    on_states: Callable[[list[RunState]], None] | None,
+) -> list[RunState]:
     if run is None:
         raise ConfigError("--nats needs --run NAME: the run whose states to merge")
     try:
@@ -136,4 +184,4 @@ def _from_nats(url: str, run: str | None, instances: int | None, timeout: float)
             "pip install ./plugins/k6mcp-bridge-nats (from a checkout of k6mcp-bridge)"
         ) from None
     log.info("waiting for the final states of run %r at %s (timeout %g s)", run, url, timeout)
-    return states_from_nats(url, run, instances, timeout)
+    return states_from_nats(url, run, instances, timeout, on_states=on_states)

@@ -29,7 +29,7 @@ from ..messages import AnyMessage
 from ..plugin import Plugin, PluginReport, RunInfo, RunResult, Stats, Status
 from ..samples import Decoded, messages_of
 from .progress import Progress
-from .workers import Batch, Worker
+from .workers import Worker, send_all
 
 log = logging.getLogger("k6mcp_bridge")
 input_log = logging.getLogger("k6mcp_bridge.input")
@@ -216,17 +216,8 @@ class Pipeline:
             raise failure
 
     def _send(self, messages: Sequence[AnyMessage]) -> None:
-        """Give every worker the messages its plugin accepts (one filtered list per choice)."""
-        views: dict[frozenset[str] | None, Sequence[AnyMessage]] = {None: messages}
-        records = self.stats.messages
         self._torn = True  # until every worker has it
-        for worker in self._workers:
-            accepts = worker.accepts
-            view = views.get(accepts)
-            if view is None:
-                assert accepts is not None
-                view = views[accepts] = [m for m in messages if m.type in accepts]
-            worker.send(Batch(view, records))
+        send_all(self._workers, messages, self.stats.messages)
         self._torn = False
 
     def _check(self) -> None:

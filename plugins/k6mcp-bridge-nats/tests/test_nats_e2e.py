@@ -338,6 +338,85 @@ def test_a_publisher_killed_with_9_and_resumed_from_its_checkpoint_counts_nothin
         assert resumed[key][1] == pytest.approx(total, rel=1e-9), key
 
 
+def stored_done(store: Path, snapshot: str = "latest") -> int | None:
+    """The merged ``done`` count in the store's latest (or final) snapshot, if it holds one."""
+    from k6mcp_bridge.errors import StoreError
+    from k6mcp_bridge.store.query import Store
+
+    if not store.exists():
+        return None
+    try:
+        with Store(store) as runs:
+            found = runs.runs()
+            merged = runs.snapshot(found[0].id, snapshot) if found else None
+    except StoreError:  # the merger is creating it
+        return None
+    if merged is None or "done" not in merged["metrics"]:
+        return None
+    return int(merged["metrics"]["done"]["values"]["count"])
+
+
+def test_the_merger_hands_the_merged_run_to_its_plugins_while_the_runners_run(
+    server: NatsServer, runs: dict[str, Any]
+) -> None:
+    """Two runners are done, a third (real k6, about 6 s) still runs: the store of ``merge
+    --nats -p store`` already holds a snapshot of all three, before the third one ends."""
+    tmp, segments = runs["tmp"], runs["segments"]
+    publish(server, segments[0], "live.run", "runner.0")
+    publish(server, segments[1], "live.run", "runner.1")
+    store = tmp / "live-store.db"
+    merger = merge_nats(
+        server, "live.run", tmp / "live-merged.json", "--instances", "3", "--timeout", "60",
+        "-p", "store", "-o", f"store.path={store}",
+    )  # fmt: skip
+    options = [f"url={server.url}", "run=live.run", "instance=runner.2", "interval=0.3"]
+    runner = [bridge_exe(), "-", "--no-passthrough", "-p", "nats"]
+    runner += [arg for option in options for arg in ("-o", f"nats.{option}")]
+    seen_while_running: list[int] = []
+    with k6lab.serve() as base_url:
+        segment = k6lab.segment_args(k6lab.SEGMENTS[2])
+        k6 = subprocess.Popen(
+            [*k6lab.k6_run_args(), "--quiet", "--out", "json=-", *segment, str(PACED)],
+            env=k6lab.k6_env(base_url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        assert k6.stdout is not None
+        publisher = subprocess.Popen(runner, stdin=k6.stdout, stderr=subprocess.PIPE, env=env())
+        k6.stdout.close()
+        try:
+            deadline = time.monotonic() + 60
+            while k6.poll() is None and time.monotonic() < deadline:
+                done = stored_done(store)
+                if done is not None and k6.poll() is None:
+                    seen_while_running.append(done)
+                time.sleep(0.1)
+            assert k6.wait(10) == 99
+            _, runner_err = publisher.communicate(timeout=60)
+            _, merger_err = merger.communicate(timeout=60)
+        finally:
+            for process in (k6, publisher, merger):
+                if process.poll() is None:
+                    process.kill()
+                    process.wait(10)
+    assert publisher.returncode == 99, runner_err[-3000:]
+    assert merger.returncode == 99, merger_err[-3000:]
+    live = [done for done in seen_while_running if 60 < done < 90]
+    assert live, f"no merged snapshot of all three runners while k6 ran: {seen_while_running}"
+    assert seen_while_running == sorted(seen_while_running)  # it only grows
+    assert stored_done(store, "final") == 90
+    from k6mcp_bridge.store.query import Store
+
+    with Store(store) as stored:
+        [run] = stored.runs()
+        assert run.state == "finished"
+        assert "live.run" in run.source
+        assert {"done", "work", "http_reqs"} <= set(stored.metrics(run.id))
+        verdicts = {(v["metric"], v["threshold"]): v["ok"] for v in stored.verdicts(run.id)}
+    assert verdicts[("done", "count>=90")] is True  # judged on all three: only the whole passes
+    assert verdicts[("work", "max<50")] is False
+
+
 def test_a_missing_instance_is_named_on_timeout(server: NatsServer, runs: dict[str, Any]) -> None:
     done = bridge(
         "merge", "--nats", server.url, "--run", "ref.run", "--instances", "4", "--timeout", "2"
