@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..errors import BridgeError, ConfigError, ExitStatus
-from .app import app, log, setup_logging
+from .app import ConfigFile, PluginNames, PluginOptions, app, log, setup_logging
 
 if TYPE_CHECKING:
     from ..aggregate.state import RunState
@@ -73,22 +73,9 @@ def merge_states(
             min=0, help="With --nats: seconds to wait for the final states (then exit 75)."
         ),
     ] = 600.0,
-    plugin: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--plugin",
-            "-p",
-            help="Hand the merged run to a plugin (repeatable; with --nats, live).",
-            metavar="NAME",
-        ),
-    ] = None,
-    option: Annotated[
-        list[str] | None,
-        typer.Option("--option", "-o", help="Set a plugin option.", metavar="NAME.KEY=VALUE"),
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="Config file (plugin options; default: as for run).")
-    ] = None,
+    plugin: PluginNames = None,
+    option: PluginOptions = None,
+    config: ConfigFile = None,
 ) -> None:
     """Merge runners' states (--state-export) into one run: summary, verdicts, exit 99."""
     from ..aggregate.merge import merge, merged_snapshot
