@@ -95,8 +95,9 @@ class Aggregation:
         """A write of ``state_export`` failed (the run exits 2)."""
         self.keeper: StateKeeper | None = None
         if keep:
-            instance = settings.state_instance
-            self.keeper = StateKeeper(instance or f"{gethostname()}:{settings.state_export}")
+            export = settings.state_export
+            default = gethostname() if export is None else f"{gethostname()}:{export}"
+            self.keeper = StateKeeper(settings.state_instance or default)
         self.groups = GroupTree()
         if restored is not None:
             self._restore(restored)
