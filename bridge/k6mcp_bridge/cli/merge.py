@@ -16,6 +16,7 @@ from ..errors import BridgeError, ConfigError, ExitStatus
 from .app import ConfigFile, PluginNames, PluginOptions, app, log, setup_logging
 
 if TYPE_CHECKING:
+    from ..aggregate.aggregator import ThresholdResult
     from ..aggregate.state import RunState
     from ..delivery.merged_feed import MergedFeed
     from ..plugin import PluginReport
@@ -73,6 +74,15 @@ def merge_states(
             min=0, help="With --nats: seconds to wait for the final states (then exit 75)."
         ),
     ] = 600.0,
+    stop_runner: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="With --nats: a runner's k6 REST API (k6 run --address), e.g. "
+            "http://10.0.0.5:6565 (repeatable): stopped when a threshold with abortOnFail "
+            "fails on the whole test.",
+            metavar="URL",
+        ),
+    ] = None,
     plugin: PluginNames = None,
     option: PluginOptions = None,
     config: ConfigFile = None,
@@ -102,13 +112,14 @@ def merge_states(
         aggregation = resolve_aggregation(settings, [])
         plugins = enabled_plugins(settings, options)
         read = [read_state(path) for path in states or []]
-        if nats is None and (run is not None or instances is not None):
-            raise ConfigError("--run and --instances go with --nats URL")
+        if nats is None and (run is not None or instances is not None or stop_runner):
+            raise ConfigError("--run, --instances and --stop-runner go with --nats URL")
         if not read and nats is None:
             raise ConfigError("nothing to merge: give state files, or --nats URL --run NAME")
-        if plugins:
+        if plugins or stop_runner:
             source = f"{nats} run {run}" if nats is not None else ", ".join(map(str, states or []))
-            feed = MergedFeed(plugins, settings, aggregation, f"merge {source}")
+            stop = _stopper(stop_runner or [])
+            feed = MergedFeed(plugins, settings, aggregation, f"merge {source}", stop)
         if nats is not None:
             live = None if feed is None else _live(feed, list(read))
             read += _from_nats(nats, run, instances, timeout, live)
@@ -147,6 +158,20 @@ def merge_states(
         raise typer.Exit(ExitStatus.PLUGIN_FAILED)
     if failed:
         raise typer.Exit(ExitStatus.THRESHOLD_FAILED)
+
+
+def _stopper(runners: list[str]) -> Callable[[ThresholdResult], None] | None:
+    """What a failed ``abortOnFail`` threshold of the merged run does: stop every runner."""
+    from ..delivery.k6_api import stop_runners
+
+    if not runners:
+        return None
+
+    def stop(result: ThresholdResult) -> None:
+        stopped = stop_runners(runners)
+        log.warning("%d of %d runners stopped", stopped, len(runners))
+
+    return stop
 
 
 def _live(feed: MergedFeed, files: list[RunState]) -> Callable[[list[RunState]], None]:

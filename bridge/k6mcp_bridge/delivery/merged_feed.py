@@ -43,7 +43,8 @@ class MergedFeed:
         self._aggregation = aggregation
         self._workers = [Worker(plugin, settings.plugin_timeout) for plugin in plugins]
         self._defined: set[str] = set()
-        self._verdicts = Verdicts(on_abort, "the runners are to stop")
+        then = "stopping the runners" if on_abort else "the runners go on (see --stop-runner)"
+        self._verdicts = Verdicts(on_abort, then)
         self._started = time.monotonic()
         self.updates = 0
         """Snapshots sent while the runners ran."""

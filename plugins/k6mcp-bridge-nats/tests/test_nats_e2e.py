@@ -34,6 +34,7 @@ import k6lab  # noqa: E402
 
 SCRIPT = ROOT / "tests" / "k6_scripts" / "segments.js"
 PACED = Path(__file__).parent / "k6_scripts" / "paced.js"
+ABORT = Path(__file__).parent / "k6_scripts" / "abort.js"
 
 pytestmark = pytest.mark.skipif(
     shutil.which("nats-server") is None, reason="needs nats-server (Debian package nats-server)"
@@ -74,7 +75,9 @@ def publish(server: NatsServer, segment: Path, run: str, instance: str, *extra: 
     return done.stderr
 
 
-def merge_nats(server: NatsServer, run: str, export: Path, *args: str) -> subprocess.Popen[str]:
+def merge_nats(
+    server: NatsServer, run: str, export: Path, *args: str, script: Path = SCRIPT
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             bridge_exe(),
@@ -84,7 +87,7 @@ def merge_nats(server: NatsServer, run: str, export: Path, *args: str) -> subpro
             "--run",
             run,
             "--script",
-            str(SCRIPT),
+            str(script),
             "--summary-export",
             str(export),
             *args,
@@ -415,6 +418,55 @@ def test_the_merger_hands_the_merged_run_to_its_plugins_while_the_runners_run(
         verdicts = {(v["metric"], v["threshold"]): v["ok"] for v in stored.verdicts(run.id)}
     assert verdicts[("done", "count>=90")] is True  # judged on all three: only the whole passes
     assert verdicts[("work", "max<50")] is False
+
+
+def test_a_global_abort_on_fail_threshold_stops_every_runner_through_its_rest_api(
+    server: NatsServer, tmp_path: Path
+) -> None:
+    """``done: count<45`` with abortOnFail: no runner alone gets there before about 9 s of its
+    20 s, the whole test does in about 3 s; the merger stops all three through k6's REST API."""
+    addresses = [f"127.0.0.1:{k6lab.free_port()}" for _ in k6lab.SEGMENTS]
+    export = tmp_path / "aborted.json"
+    stops = [arg for address in addresses for arg in ("--stop-runner", f"http://{address}")]
+    merger = merge_nats(
+        server, "abort.run", export, "--instances", "3", "--timeout", "90", *stops, script=ABORT
+    )
+    processes: list[subprocess.Popen[bytes]] = []
+    started = time.monotonic()
+    with k6lab.serve() as base_url:
+        try:
+            for index, (segment, address) in enumerate(zip(k6lab.SEGMENTS, addresses, strict=True)):
+                command = [*k6lab.k6_run_args(address), "--no-thresholds", "--quiet"]
+                command += ["--out", "json=-", *k6lab.segment_args(segment), str(ABORT)]
+                k6 = subprocess.Popen(
+                    command,
+                    env=k6lab.k6_env(base_url),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                )
+                assert k6.stdout is not None
+                options = [f"url={server.url}", "run=abort.run", f"instance=runner.{index}"]
+                runner = [bridge_exe(), "-", "--no-passthrough", "-p", "nats", "-o"]
+                runner += ["nats.interval=0.3", *(f"-onats.{option}" for option in options)]
+                processes += [k6, subprocess.Popen(runner, stdin=k6.stdout, env=env())]
+                k6.stdout.close()
+            codes = [process.wait(60) for process in processes[::2]]
+            elapsed = time.monotonic() - started
+            for process in processes[1::2]:
+                process.wait(60)
+            _, err = merger.communicate(timeout=60)
+        finally:
+            for process in [*processes, merger]:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait(10)
+    assert codes == [103, 103, 103], err[-3000:]  # k6's exit code when stopped from its API
+    assert elapsed < 16, elapsed  # each would run about 20 s
+    assert merger.returncode == 99, err[-3000:]
+    assert "THRESHOLD CROSSED WITH abortOnFail: count<45 on done" in err, err[-3000:]
+    assert "3 of 3 runners stopped" in err, err
+    done = json.loads(export.read_text())["metrics"]["done"]["count"]
+    assert 45 <= done < 300  # every runner's samples until it stopped, counted once
 
 
 def test_a_missing_instance_is_named_on_timeout(server: NatsServer, runs: dict[str, Any]) -> None:
