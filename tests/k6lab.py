@@ -128,9 +128,18 @@ def k6_env(base_url: str) -> dict[str, str]:
     return env
 
 
-def k6_run_args() -> list[str]:
-    """`k6 run` plus the options every run here needs (no REST API: no 6565 port clash)."""
-    return [k6_binary(), "run", "--address", "", "--no-usage-report"]
+def k6_run_args(address: str = "") -> list[str]:
+    """`k6 run` plus the options every run here needs (no REST API unless ``address`` is given,
+    e.g. ``127.0.0.1:PORT``: no 6565 port clash)."""
+    return [k6_binary(), "run", "--address", address, "--no-usage-report"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def run_k6_into(

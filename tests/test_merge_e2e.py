@@ -132,3 +132,28 @@ def test_a_state_that_cannot_be_written_exits_2(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert f"cannot write the state to {target}" in done.stderr
+
+
+def test_the_merged_run_goes_to_the_plugins_given(runs: dict[str, Any], tmp_path: Path) -> None:
+    from k6mcp_bridge.store.query import Store
+
+    store = tmp_path / "runs.db"
+    done = bridge("merge", *runs["states"], "-p", "store", "-o", f"store.path={store}")
+    assert done.returncode == 99, done.stderr
+    with Store(store) as stored:
+        [run] = stored.runs()
+        final = stored.snapshot(run.id, "final")
+        verdicts = {(v["metric"], v["threshold"]): v["ok"] for v in stored.verdicts(run.id)}
+    assert run.state == "finished"
+    assert final is not None and final["final"]
+    for name in DETERMINISTIC:  # the numbers of the merge's own summary export
+        exported = runs["export"]["metrics"][name]
+        shared = exported.keys() & final["metrics"][name]["values"].keys()
+        assert shared, name
+        for key in shared:
+            value = final["metrics"][name]["values"][key]
+            assert exported[key] == pytest.approx(value, rel=1e-12), (name, key)
+    assert verdicts[("done", "count>=90")] is True
+    alone = bridge("merge", *runs["states"], "-o", f"store.path={store}")
+    assert alone.returncode == 2
+    assert "add -p store" in alone.stderr

@@ -17,11 +17,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel
 
 from .messages import Message, MetricsSnapshot
+
+if TYPE_CHECKING:
+    from .aggregate.state import RunState
 
 Status = Literal["completed", "interrupted", "stopped"]
 PluginState = Literal["ok", "failed", "hung"]
@@ -39,6 +42,9 @@ class RunInfo:
     """True when a followed file is resumed from a checkpoint mid-file (append, don't reset)."""
     script: str | None = None
     """The k6 script, when the bridge was told (``--script``)."""
+    state: RunState | None = None
+    """Resumed from a checkpoint that holds the run's state: that state (the samples before the
+    offset it resumes at; a plugin that keeps a run state of its own continues from it)."""
 
 
 @dataclass

@@ -745,6 +745,50 @@ def test_kill_9_and_restart_with_the_checkpoint_loses_nothing_and_repeats_at_mos
     assert "resuming" in second.stderr()
 
 
+def saved_count(checkpoint: Path) -> int:
+    """The samples of ``m`` in the run state a checkpoint holds (0 while it holds none)."""
+    try:
+        saved = json.loads(checkpoint.read_text())
+    except (OSError, ValueError):
+        return 0
+    return sum(s["count"] for s in saved.get("state", {}).get("series", []) if s["metric"] == "m")
+
+
+def test_kill_9_and_restart_with_the_checkpoint_counts_every_sample_once_in_the_state(
+    tmp_path: Path, spawn: Spawn
+) -> None:
+    """The checkpoint holds the run state after exactly the records before its offset: resumed
+    from it, the state export and the summary count every sample once, although the plugins
+    get the records after the offset again (at-least-once)."""
+    results, checkpoint = tmp_path / "results.json", tmp_path / "checkpoint.json"
+    export, summary = tmp_path / "state.json", tmp_path / "summary.json"
+    total = 600
+    args = ["--checkpoint", str(checkpoint), "--state-export", str(export)]
+    args += ["--summary-export", str(summary)]
+    with SteadyWriter(results, total, 2, 0.02) as writer:
+        first = spawn(results, *args, K6MCP_BRIDGE_BATCH_SIZE="50")
+        wait_for("a state in the checkpoint", lambda: saved_count(checkpoint) >= 100, first.tail)
+        time.sleep(0.3)
+        first.proc.kill()
+        first.proc.wait(timeout=10)
+        at_kill = saved_count(checkpoint)
+        assert writer.written < total, "the writer should still be writing"
+        second = spawn(results, *args, "--idle-timeout", "1.5", K6MCP_BRIDGE_BATCH_SIZE="50")
+        writer.wait_done()
+        assert second.finish() == 0, second.tail()
+    assert 100 <= at_kill < total
+    assert "the run goes on from the checkpoint's state" in second.stderr()
+    assert sorted(set(first.recorded_points() + second.recorded_points())) == values(1, total)
+    state = json.loads(export.read_text())
+    [series] = [s for s in state["series"] if s["metric"] == "m"]
+    assert series["count"] == total
+    assert series["sum"] == sum(values(1, total))
+    assert series["min"] == 1.0 and series["max"] == float(total)
+    assert json.loads(summary.read_text())["metrics"]["m"]["count"] == sum(values(1, total))
+    assert json.loads(checkpoint.read_text())["offset"] == results.stat().st_size
+    assert saved_count(checkpoint) == total
+
+
 def test_clean_stop_and_restart_repeats_nothing_and_numbers_lines_truly(
     tmp_path: Path, spawn: Spawn
 ) -> None:
@@ -805,6 +849,9 @@ def test_the_checkpoint_is_json_with_the_files_identity_and_offset(
     assert bridge.finish() == 0, bridge.tail()
     saved = json.loads(state.read_text(encoding="utf-8"))
     info = results.stat()
+    run_state = saved.pop("state")  # the run's state after the records before the offset
+    assert run_state["format"] == "k6mcp-bridge/state"
+    assert [(s["metric"], s["count"], s["sum"]) for s in run_state["series"]] == [("m", 10, 55.0)]
     assert saved == {
         "identity": {
             "device": info.st_dev,
@@ -875,6 +922,9 @@ CORRUPT: dict[str, Callable[[Path], bytes]] = {
     ).encode(),
     "negative offset": lambda path: json.dumps(
         {"identity": matching_identity(path), "offset": -100}
+    ).encode(),
+    "a state that is not a run state": lambda path: json.dumps(
+        {"identity": matching_identity(path), "offset": 0, "state": {"format": "x"}}
     ).encode(),
 }
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from ..k6.group_tree import GroupTree
 from ..k6.thresholds import Threshold
 from ..messages import Metric, MetricMessage, MetricsSnapshot
-from .aggregator import Aggregator
+from .aggregator import Aggregator, ThresholdResult
 from .buckets import Bucket
 from .snapshot import snapshot_from
 from .state import RunState
@@ -96,9 +96,21 @@ def aggregator_of(
     """A bounded-mode aggregator holding the merged numbers, with the stream's thresholds (from
     the definitions) and ``thresholds``."""
     aggregator = Aggregator(trend_stats, bounded=True)
-    aggregator.add([MetricMessage(data=metric) for metric in merged.metrics.values()])
+    define(aggregator, merged)
     for threshold in thresholds:
         aggregator.add_threshold(threshold)
+    restore(aggregator, merged)
+    return aggregator
+
+
+def define(aggregator: Aggregator, merged: Merged) -> None:
+    """Give ``aggregator`` the merged run's metric definitions (their thresholds included)."""
+    aggregator.add([MetricMessage(data=metric) for metric in merged.metrics.values()])
+
+
+def restore(aggregator: Aggregator, merged: Merged) -> None:
+    """Give a bounded-mode ``aggregator`` the merged run's span and numbers: each metric and
+    submetric it defines, from the series whose tags hold its selector."""
     aggregator.first_time, aggregator.last_time = merged.first, merged.last
     for name, parent, tags in aggregator.series_defined():
         selector = set(tags.items())
@@ -110,11 +122,11 @@ def aggregator_of(
                 total.merge(bucket)
         if total is not None and total.count:
             aggregator.restore(name, total.sink_state())
-    return aggregator
 
 
-def tree_of(merged: Merged) -> GroupTree:
-    tree = GroupTree()
+def tree_of(merged: Merged, tree: GroupTree | None = None) -> GroupTree:
+    """The merged run's checks and groups, added to ``tree`` (by default a new one)."""
+    tree = GroupTree() if tree is None else tree
     for (metric, pairs), bucket in merged.series.items():
         if metric in ("checks", "group_duration"):
             tree.add_counts(metric, dict(pairs), bucket.nonzero, bucket.count - bucket.nonzero)
@@ -128,11 +140,28 @@ def merged_snapshot(
     time_unit: str | None,
 ) -> MetricsSnapshot:
     """The final snapshot of the merged run, verdicts included."""
+    return judge(merged, thresholds, trend_stats, time_unit, final=True)[0]
+
+
+def judge(
+    merged: Merged,
+    thresholds: Sequence[Threshold],
+    trend_stats: Sequence[str] | str,
+    time_unit: str | None,
+    *,
+    final: bool,
+) -> tuple[MetricsSnapshot, list[ThresholdResult]]:
+    """The merged run's snapshot and every threshold's verdict, during the run (``final``
+    False: a metric with no sample yet is not judged) or at its end."""
     aggregator = aggregator_of(merged, thresholds, trend_stats)
-    return snapshot_from(
+    duration = merged.duration_s
+    results = aggregator.evaluate_thresholds(duration, final=final)
+    snapshot = snapshot_from(
         aggregator,
         tree_of(merged),
-        merged.duration_s,
-        final=True,
+        duration,
+        final=final,
+        results=results,
         time_unit=time_unit,  # type: ignore[arg-type]
     )
+    return snapshot, results

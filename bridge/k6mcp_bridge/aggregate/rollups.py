@@ -291,6 +291,10 @@ class Rollups:
             self._climb(latest.timestamp() - self.first_start)
         return closed
 
+    def pending(self) -> list[dict[Key, Bucket]]:
+        """The open buckets' numbers, as a close would give them, leaving them open."""
+        return [self._buckets(slot) for slot in self._open.values()]
+
     def _buckets(self, slot: _Slot) -> dict[Key, Bucket]:
         buckets: dict[Key, Bucket] = {}
         for raw, values in slot.buffers.items():

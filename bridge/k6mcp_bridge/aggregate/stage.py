@@ -27,15 +27,15 @@ from ..messages import (
     AnyMessage,
     MetricsMessage,
     MetricsSnapshot,
-    ThresholdMessage,
-    ThresholdVerdict,
     TimeUnit,
 )
 from ..samples import Decoded
 from .aggregator import Aggregator, ThresholdResult
+from .merge import define, merge, restore, tree_of
 from .rollups import DEFAULT_MAX_SERIES, Rollups
 from .snapshot import snapshot_from
-from .state import StateKeeper, write_state
+from .state import RunState, StateKeeper, write_state
+from .verdicts import Verdicts
 from .windowed import WindowedThresholds
 
 log = logging.getLogger("k6mcp_bridge")
@@ -61,6 +61,8 @@ class AggregationSettings:
     """Write the run's mergeable state here at every snapshot and at the end."""
     state_instance: str = ""
     """The name of this instance in the state (default: host and state file)."""
+    keep_state: bool = False
+    """Keep the run's mergeable state even without ``state_export`` (a checkpoint holds it)."""
 
 
 class Aggregation:
@@ -70,9 +72,14 @@ class Aggregation:
         self,
         settings: AggregationSettings,
         on_abort: Callable[[ThresholdResult], None] | None = None,
+        restored: RunState | None = None,
     ) -> None:
+        """``restored``: the state a checkpoint held (a resumed run): the numbers go on from it,
+        trends in bounded mode (their values are not in a state, their sketches are)."""
         self.settings = settings
-        self.aggregator = Aggregator(settings.trend_stats, settings.bounded)
+        self.restored = restored
+        bounded = settings.bounded or restored is not None
+        self.aggregator = Aggregator(settings.trend_stats, bounded)
         windowed = [t for t in settings.thresholds if t.over_s is not None]
         for threshold in settings.thresholds:
             if threshold.over_s is None:
@@ -81,21 +88,52 @@ class Aggregation:
                 self.aggregator.add_submetric(threshold)
         self.windowed = WindowedThresholds(windowed)
         self.rollups: Rollups | None = None
-        if settings.windows or windowed or settings.state_export:
+        keep = settings.state_export is not None or settings.keep_state
+        if settings.windows or windowed or keep:
             self.rollups = Rollups(self.aggregator.type_of, settings.max_series)
         self.state_failed = False
         """A write of ``state_export`` failed (the run exits 2)."""
         self.keeper: StateKeeper | None = None
-        if settings.state_export is not None:
-            instance = settings.state_instance
-            self.keeper = StateKeeper(instance or f"{gethostname()}:{settings.state_export}")
+        if keep:
+            export = settings.state_export
+            default = gethostname() if export is None else f"{gethostname()}:{export}"
+            self.keeper = StateKeeper(settings.state_instance or default)
         self.groups = GroupTree()
+        if restored is not None:
+            self._restore(restored)
         self.final: MetricsSnapshot | None = None
-        self._on_abort = on_abort
-        self._aborted = False
-        self._verdicts: dict[tuple[str, str], bool] = {}
+        self._verdicts = Verdicts(on_abort, "k6 aborts the test")
         self._next: datetime | None = None
         self._interval = timedelta(seconds=settings.snapshot_interval)
+
+    def _restore(self, state: RunState) -> None:
+        merged = merge([state])
+        define(self.aggregator, merged)
+        restore(self.aggregator, merged)
+        tree_of(merged, self.groups)
+        if self.keeper is not None:
+            self.keeper.restore(state)
+        log.info(
+            "the run goes on from the checkpoint's state: %d series, samples up to %s",
+            len(state.series),
+            state.last_time,
+        )
+
+    @property
+    def keeps_state(self) -> bool:
+        """The run's mergeable state is kept (:meth:`durable_state` answers)."""
+        return self.keeper is not None
+
+    def durable_state(self) -> bytes:
+        """The state of every sample aggregated so far, open buckets included, as JSON: what a
+        checkpoint saves with the offset those samples end at."""
+        keeper, rollups = self.keeper, self.rollups
+        assert keeper is not None and rollups is not None
+        whole = keeper.with_open(rollups.pending(), rollups.tags)
+        first, last = self.aggregator.first_time, self.aggregator.last_time
+        state = whole.state(first, last, final=False)
+        keeper.seq = whole.seq
+        return state.model_dump_json().encode("utf-8")
 
     @property
     def duration_s(self) -> float:
@@ -143,7 +181,7 @@ class Aggregation:
             if self.settings.windows:
                 messages.append(rollups.message(bucket))
         if windowed and not final:
-            messages += self._verdicts_of(windowed.results(final=False), final=False)
+            messages += self._verdicts.messages(windowed.results(final=False), final=False)
         return messages
 
     def finish(self) -> list[AnyMessage]:
@@ -166,7 +204,7 @@ class Aggregation:
         duration = self.duration_s
         results = self.aggregator.evaluate_thresholds(duration, final=final)
         results += self.windowed.results(final=final)
-        messages = self._verdicts_of(results, final=final)
+        messages = self._verdicts.messages(results, final=final)
         snapshot = snapshot_from(
             self.aggregator,
             self.groups,
@@ -191,45 +229,6 @@ class Aggregation:
         except OSError as exc:
             log.error("cannot write the state to %s: %s", path, exc.strerror or exc)
             self.state_failed = True
-
-    def _verdicts_of(self, results: Sequence[ThresholdResult], *, final: bool) -> list[AnyMessage]:
-        """A ``threshold`` message per changed verdict (every verdict when ``final``)."""
-        messages: list[AnyMessage] = []
-        for result in results:
-            key = (result.metric, result.threshold.source)
-            changed = result.evaluated and self._verdicts.get(key) != result.ok
-            if result.evaluated:
-                self._verdicts[key] = result.ok
-            if changed or final:
-                messages.append(_verdict(result, final))
-            if result.abort and not self._aborted:
-                self._abort(result)
-        return messages
-
-    def _abort(self, result: ThresholdResult) -> None:
-        self._aborted = True
-        log.error(
-            "THRESHOLD CROSSED WITH abortOnFail: %s on %s (observed %s): k6 aborts the test",
-            result.threshold.source,
-            result.metric,
-            result.observed,
-        )
-        if self._on_abort is not None:
-            self._on_abort(result)
-
-
-def _verdict(result: ThresholdResult, final: bool) -> ThresholdMessage:
-    return ThresholdMessage(
-        data=ThresholdVerdict(
-            metric=result.metric,
-            threshold=result.threshold.source,
-            ok=result.ok,
-            observed=result.observed,
-            abort_on_fail=result.threshold.abort_on_fail,
-            final=final,
-            window=result.window,
-        )
-    )
 
 
 def failed_thresholds(snapshot: MetricsSnapshot) -> list[str]:

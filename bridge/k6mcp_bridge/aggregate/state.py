@@ -10,6 +10,7 @@ one, never counts twice. Format: ``docs/state-format.md``.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -24,6 +25,8 @@ from ..messages import Metric, MetricMessage, SeriesRollup, Tags, Window
 from ..samples import Decoded
 from .buckets import Bucket
 from .rollups import Closed, Key
+
+log = logging.getLogger("k6mcp_bridge")
 
 FORMAT = "k6mcp-bridge/state"
 VERSION = 1
@@ -87,6 +90,31 @@ class StateKeeper:
             self._tags[key] = tags
         total.merge(bucket)
 
+    def restore(self, state: RunState) -> None:
+        """Continue from ``state`` (a run resumed from its checkpoint): its definitions and
+        totals, and a ``seq`` that goes on growing from its."""
+        for metric in state.metrics:
+            self.add_metric(metric)
+        for rollup in state.series:
+            key = (rollup.metric, tuple(sorted(rollup.tags.items())))
+            self._add(key, rollup.tags, Bucket.from_model(rollup))
+        self.seq = max(self.seq, state.seq)
+
+    def with_open(
+        self, pending: Iterable[Mapping[Key, Bucket]], tags: Mapping[Key, Tags]
+    ) -> StateKeeper:
+        """A copy holding ``pending`` too (the rollups' open buckets, whose series have the
+        ``tags`` given): the state of every sample so far, not only of the closed buckets."""
+        copy = StateKeeper(self.instance)
+        copy.seq = self.seq
+        copy._metrics = dict(self._metrics)
+        for key, total in self._totals.items():
+            copy._add(key, self._tags[key], total)
+        for buckets in pending:
+            for key, bucket in buckets.items():
+                copy._add(key, tags[key], bucket)
+        return copy
+
     @property
     def empty(self) -> bool:
         return not self._totals and not self._metrics
@@ -111,6 +139,25 @@ def write_state(path: Path, state: RunState) -> None:
     write_atomically(path, state.model_dump_json().encode("utf-8"))
 
 
+def saved_state(data: bytes) -> RunState | None:
+    """The state a checkpoint holds; None (and a warning) when it is not one."""
+    try:
+        return RunState.model_validate_json(data)
+    except ValidationError as exc:
+        log.warning(
+            "the checkpoint's run state cannot be read (%s): this run's state starts again "
+            "from the checkpoint",
+            _first_error(exc),
+        )
+        return None
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "the file"
+    return f"{where}: {first['msg']}"
+
+
 def read_state(path: Path) -> RunState:
     """A state file; ConfigError naming the file and what is wrong."""
     try:
@@ -120,9 +167,6 @@ def read_state(path: Path) -> RunState:
     try:
         return RunState.model_validate_json(text)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "the file"
         raise ConfigError(
-            f"{path} is not a k6mcp-bridge state file ({FORMAT} v{VERSION}): "
-            f"{where}: {first['msg']}"
+            f"{path} is not a k6mcp-bridge state file ({FORMAT} v{VERSION}): {_first_error(exc)}"
         ) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -12,6 +13,20 @@ from typer.core import TyperGroup
 from .. import __version__
 
 log = logging.getLogger("k6mcp_bridge")
+
+
+PluginNames = Annotated[
+    list[str] | None,
+    typer.Option("--plugin", "-p", help="Enable a plugin (repeatable).", metavar="NAME"),
+]
+"""``-p NAME``, for every command that feeds plugins (``run``, ``merge``)."""
+PluginOptions = Annotated[
+    list[str] | None,
+    typer.Option("--option", "-o", help="Set a plugin option.", metavar="NAME.KEY=VALUE"),
+]
+ConfigFile = Annotated[
+    Path | None, typer.Option("--config", help="An .ini file (or K6MCP_BRIDGE_CONFIG).")
+]
 
 
 _OWN_OPTIONS = ("--help", "--version", "--install-completion", "--show-completion")

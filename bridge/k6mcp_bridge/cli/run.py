@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..errors import BridgeError, ConfigError, ExitStatus
-from .app import app, log, setup_logging
+from .app import ConfigFile, PluginNames, PluginOptions, app, log, setup_logging
 
 if TYPE_CHECKING:
     from ..aggregate.stage import AggregationSettings
@@ -34,17 +34,9 @@ def run(
             help="A k6 JSON results file (plain or gzip), a named pipe, or - for stdin."
         ),
     ] = None,
-    plugin: Annotated[
-        list[str] | None,
-        typer.Option("--plugin", "-p", help="Enable a plugin (repeatable).", metavar="NAME"),
-    ] = None,
-    option: Annotated[
-        list[str] | None,
-        typer.Option("--option", "-o", help="Set a plugin option.", metavar="NAME.KEY=VALUE"),
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="An .ini file (or K6MCP_BRIDGE_CONFIG).")
-    ] = None,
+    plugin: PluginNames = None,
+    option: PluginOptions = None,
+    config: ConfigFile = None,
     passthrough: Annotated[
         bool | None,
         typer.Option(

@@ -14,6 +14,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import BinaryIO, TypeVar
 
@@ -29,11 +30,13 @@ from ..plugin import Plugin, PluginReport, RunInfo, RunResult, Stats, Status
 from ..receive.feed import ParcelFeed, Receiver
 from ..samples import Decoded, messages_of
 from .progress import Progress
-from .workers import Batch, Worker
+from .workers import Worker, send_all
 
 C = TypeVar("C")
 log = logging.getLogger("k6mcp_bridge")
 input_log = logging.getLogger("k6mcp_bridge.input")
+STATE_EVERY_S = 0.2
+"""Seconds between two run states saved with the checkpoint (when the run keeps one)."""
 
 
 def tune_gc() -> None:
@@ -55,7 +58,7 @@ class Pipeline:
         settings: Settings,
         console: BinaryIO | None = None,
         dead_letter: BinaryIO | None = None,
-        on_commit: Callable[[int], None] | None = None,
+        on_commit: Callable[[int, bytes | None], None] | None = None,
         aggregation: Aggregation | None = None,
         progress: bool = False,
     ) -> None:
@@ -75,6 +78,7 @@ class Pipeline:
         self._on_commit = on_commit
         self._aggregation = aggregation
         self._offsets: _Offsets | None = None
+        self._captured_at = -STATE_EVERY_S
         self._first_line: bytes | None = None
         self.say_if_empty = True
         """Log one error line when the input held no k6 record (``exec`` says it its own way)."""
@@ -93,6 +97,7 @@ class Pipeline:
             __version__,
             source.start.offset > 0,
             None if script is None else str(script),
+            self._aggregation.restored if self._aggregation is not None else None,
         )
         timeout = self.settings.plugin_timeout
         self._workers = workers = [Worker(plugin, timeout) for plugin in self._plugins]
@@ -173,12 +178,15 @@ class Pipeline:
                     del batch[:size]
                     self._deliver(ready)
                     first_at = time.monotonic()
-                if batch and (not chunk or time.monotonic() - first_at >= wait):  # idle: deliver
+                if batch and (  # idle, waited long enough, or a state to save: deliver
+                    not chunk or time.monotonic() - first_at >= wait or self._state_due()
+                ):
                     ready, batch = batch, []
                     self._deliver(ready)
                 if self.stop_requested:
                     return
                 if not chunk:  # idle: look at the plugins' clocks, let the checkpoint catch up
+                    self._capture()
                     self._check()
                     self._commit()
             feed.finish(batch)
@@ -193,17 +201,20 @@ class Pipeline:
             self.stats.rejoined = feed.rejoined
             try:
                 if batch and self._policy_failure() is None and not self._torn:
-                    self._deliver(batch)
+                    self._deliver(batch, last=True)
+                elif not self._torn:
+                    self._capture(now=True)
             finally:
                 if meter is not None:
                     meter.close()  # the last draw counts the last batch
 
-    def _deliver(self, batch: list[Decoded]) -> None:
+    def _deliver(self, batch: list[Decoded], *, last: bool = False) -> None:
         """Aggregate ``batch`` (adding any snapshot it completes) and send it to the plugins.
 
         Point messages are built only when a live plugin accepts them, once, for all of them."""
         extra = self._aggregation.add(batch) if self._aggregation is not None else []
         self.stats.messages += len(batch)
+        self._capture(now=last)  # before any commit can pass the offset it belongs to
         if self._workers:
             messages = messages_of(batch, any(w.wants_points for w in self._workers))
             self._send(messages + extra if extra else messages)
@@ -214,25 +225,40 @@ class Pipeline:
             raise failure
 
     def _send(self, messages: Sequence[AnyMessage]) -> None:
-        """Give every worker the messages its plugin accepts (one filtered list per choice)."""
-        views: dict[frozenset[str] | None, Sequence[AnyMessage]] = {None: messages}
-        records = self.stats.messages
         self._torn = True  # until every worker has it
-        for worker in self._workers:
-            accepts = worker.accepts
-            view = views.get(accepts)
-            if view is None:
-                assert accepts is not None
-                view = views[accepts] = [m for m in messages if m.type in accepts]
-            worker.send(Batch(view, records))
+        send_all(self._workers, messages, self.stats.messages)
         self._torn = False
 
     def _check(self) -> None:
         for worker in self._workers:
             worker.check()
 
+    def _state_due(self) -> bool:
+        stage = self._aggregation
+        return (
+            self._offsets is not None
+            and stage is not None
+            and stage.keeps_state
+            and time.monotonic() - self._captured_at >= STATE_EVERY_S
+        )
+
+    def _capture(self, *, now: bool = False) -> None:
+        """Save the run state with the offset that the records aggregated so far end at, if
+        they end at a known one (every ``STATE_EVERY_S``; ``now``: at the end of the input)."""
+        if not (self._state_due() or (now and self._offsets is not None and self._keeps_state)):
+            return
+        assert self._offsets is not None and self._aggregation is not None
+        if self._offsets.capture(self.stats.messages, self._aggregation.durable_state):
+            self._captured_at = time.monotonic()
+
+    @property
+    def _keeps_state(self) -> bool:
+        return self._aggregation is not None and self._aggregation.keeps_state
+
     def _commit(self) -> None:
-        """Commit the offset of what every live plugin has processed (at-least-once)."""
+        """Commit the offset of what every live plugin has processed (at-least-once); when the
+        run keeps a state, the newest such offset that has a state saved with it (the state is
+        then exactly-once: a resumed run continues it from exactly that offset)."""
         offsets = self._offsets
         if offsets is None or self._on_commit is None or self._torn:
             return
@@ -240,7 +266,10 @@ class Pipeline:
         keep = self.settings.plugin_errors == "fail"
         live = [w.records_done for w in self._workers if keep or w.state == "ok"]
         offsets.delivered(min(live, default=self.stats.messages))
-        self._on_commit(offsets.committed)
+        if not self._keeps_state:
+            self._on_commit(offsets.committed, None)
+        elif offsets.durable is not None:
+            self._on_commit(*offsets.durable)
 
     def _policy_failure(self) -> PluginFailed | None:
         """Under ``plugin_errors = fail``, the first plugin that failed or hung, as an error."""
@@ -291,18 +320,48 @@ class _Offsets:
 
     After each chunk the pipeline marks (messages decoded so far, offset of the end of the last
     complete line). Once that many messages are delivered, the offset is committed: a restart
-    from it repeats at most the messages of one chunk.
+    from it repeats at most the messages of one chunk. A mark may carry the run state after
+    exactly its messages (:meth:`capture`); ``durable`` is the newest committed mark that does.
     """
 
     def __init__(self, base: int) -> None:
         self.base = base
         self.committed = base
-        self._marks: deque[tuple[int, int]] = deque()
+        self.durable: tuple[int, bytes] | None = None
+        """(offset, run state) of the newest committed mark with a state."""
+        self._done = 0
+        """Messages before ``committed``."""
+        self._marks: deque[_Mark] = deque()
 
     def mark(self, messages: int, offset: int) -> None:
-        self._marks.append((messages, self.base + offset))
+        self._marks.append(_Mark(messages, self.base + offset))
+
+    def capture(self, messages: int, state: Callable[[], bytes]) -> bool:
+        """Attach ``state()`` (the state after ``messages`` messages) to the newest mark if it
+        is at exactly that many (else a state could not be told where it belongs): True if so."""
+        marks = self._marks
+        if marks:
+            newest = marks[-1]
+            if newest.messages != messages or newest.state is not None:
+                return False
+            newest.state = state()
+            return True
+        if self._done != messages or (self.durable and self.durable[0] == self.committed):
+            return False
+        self.durable = (self.committed, state())
+        return True
 
     def delivered(self, messages: int) -> None:
         marks = self._marks
-        while marks and marks[0][0] <= messages:
-            self.committed = marks.popleft()[1]
+        while marks and marks[0].messages <= messages:
+            mark = marks.popleft()
+            self.committed, self._done = mark.offset, mark.messages
+            if mark.state is not None:
+                self.durable = (mark.offset, mark.state)
+
+
+@dataclass(slots=True)
+class _Mark:
+    messages: int
+    offset: int
+    state: bytes | None = None

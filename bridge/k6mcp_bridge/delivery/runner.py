@@ -1,9 +1,10 @@
 """Run the bridge on one input, or on every run of a followed file, and decide the exit code.
 
-Signals: the first SIGINT or SIGTERM asks for a graceful stop where one exists (a pipe keeps
-being read until the writer — k6, which got the same Ctrl-C — closes it; a followed file is
-read to its end once more), the second stops at once. Every plugin's ``finish`` runs either way.
-Under ``exec`` (:func:`execute_k6`) every signal is passed on to the k6 the bridge started.
+Signals (:mod:`.signals`): the first SIGINT or SIGTERM asks for a graceful stop where one exists
+(a pipe keeps being read until the writer — k6, which got the same Ctrl-C — closes it; a followed
+file is read to its end once more), the second stops at once. Every plugin's ``finish`` runs
+either way. Under ``exec`` (:func:`execute_k6`) every signal is passed on to the k6 the bridge
+started.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from pathlib import Path
-from types import FrameType
 from typing import BinaryIO
 
 from ..aggregate.aggregator import ThresholdResult
 from ..aggregate.stage import Aggregation, AggregationSettings, failed_thresholds
+from ..aggregate.state import saved_state
 from ..config import Settings
 from ..errors import BridgeError, ExitStatus, PluginFailed, TooManyErrors
 from ..input.checkpoint import Checkpoint
@@ -34,6 +35,7 @@ from ..plugin import Plugin, PluginReport, RunResult
 from ..receive.feed import Receiver
 from .k6_process import K6Command, K6Process, exit_status
 from .pipeline import Pipeline, tune_gc
+from .signals import Signals, signals_installed
 
 log = logging.getLogger("k6mcp_bridge")
 
@@ -45,67 +47,6 @@ class FollowOptions:
     idle_timeout: float | None = None
     wait_pid: int | None = None
     checkpoint: Path | None = None
-
-
-class Signals:
-    """The first SIGINT/SIGTERM calls ``graceful`` (if any); the next one stops at once.
-
-    Passed to :func:`execute`, it installs no handler (signal handlers work on the main thread
-    only): a caller running the bridge on another thread calls :meth:`stop` instead."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self.graceful: Callable[[int], None] | None = None
-        self.forward: Callable[[int], None] | None = None
-        """Called with every signal first (``exec``: pass it on to the k6 the bridge started)."""
-        self.expected = False
-        """A first signal is how the run ends, not an interruption (``--listen``)."""
-
-    def handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.forward is not None:
-            self.forward(signum)
-        if self.received is None and self.graceful is not None:
-            self.received = signum
-            doing = (
-                "taking no more requests, delivering those accepted"
-                if self.expected
-                else "interrupted: finishing what is being read"
-            )
-            name = signal.Signals(signum).name
-            log.warning("%s: %s (send it again to stop now)", name, doing)
-            self.graceful(signum)
-            return
-        self.received = self.received or signum
-        raise KeyboardInterrupt
-
-    def stop(self, signum: int = signal.SIGTERM) -> None:
-        """From any thread: what a first signal does (read what is there, finish every run)."""
-        if self.received is None and self.graceful is not None:
-            self.received = signum
-            self.graceful(signum)
-
-    @property
-    def interrupted(self) -> bool:
-        """A signal stopped the run before its end."""
-        return self.received is not None and not self.expected
-
-    @property
-    def exit_status(self) -> ExitStatus:
-        return ExitStatus.TERMINATED if self.received == signal.SIGTERM else ExitStatus.INTERRUPTED
-
-
-@contextmanager
-def _signals(given: Signals | None) -> Iterator[Signals]:
-    if given is not None:
-        yield given
-        return
-    handler = Signals()
-    previous = {sig: signal.signal(sig, handler.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield handler
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def aggregation_settings(
@@ -255,7 +196,9 @@ def _runner(
         except OSError as exc:
             log.error("cannot write dead-letter file %s: %s", settings.dead_letter, exc)
             return None
-    return _Runner(plugins, settings, aggregation, dead, stack.enter_context(_signals(signals)))
+    return _Runner(
+        plugins, settings, aggregation, dead, stack.enter_context(signals_installed(signals))
+    )
 
 
 class _Runner:
@@ -284,10 +227,16 @@ class _Runner:
         self.results: list[RunResult] = []
         """Every run that ended so far."""
 
-    def pipeline(self, on_commit: Callable[[int], None] | None = None) -> Pipeline:
+    def pipeline(
+        self,
+        on_commit: Callable[[int, bytes | None], None] | None = None,
+        saved: bytes | None = None,
+    ) -> Pipeline:
+        """A pipeline; ``saved``: the run state its checkpoint holds (a resumed run)."""
         stage = None
         if self.aggregation is not None:
-            stage = Aggregation(self.aggregation, self.abort)
+            restored = saved_state(saved) if saved is not None else None
+            stage = Aggregation(self.aggregation, self.abort, restored)
             self.stages.append(stage)
         progress = self.settings.progress
         return Pipeline(
@@ -350,9 +299,11 @@ class _Runner:
         self.signals.graceful = graceful
         if self.settings.abort_on_fail and options.wait_pid is not None:
             self.abort = lambda result: _stop_k6(options.wait_pid)
+        if options.checkpoint is not None and self.aggregation is not None:
+            self.aggregation = replace(self.aggregation, keep_state=True)  # saved with it
         results = []
         for run in follower.runs():
-            pipeline = self.pipeline(follower.committer(run))
+            pipeline = self.pipeline(follower.committer(run), run.start.saved_state)
             pipeline.say_if_empty = not writer_signalled
             current[:] = [pipeline]
             try:

@@ -217,3 +217,16 @@ class Worker:
             cause,
         )
         log.debug("traceback", exc_info=cause)
+
+
+def send_all(workers: Sequence[Worker], messages: Sequence[AnyMessage], records: int) -> None:
+    """Give every worker the messages its plugin accepts (one filtered list per choice);
+    ``records``: the records delivered once they are processed."""
+    views: dict[frozenset[str] | None, Sequence[AnyMessage]] = {None: messages}
+    for worker in workers:
+        accepts = worker.accepts
+        view = views.get(accepts)
+        if view is None:
+            assert accepts is not None
+            view = views[accepts] = [m for m in messages if m.type in accepts]
+        worker.send(Batch(view, records))

@@ -3,7 +3,9 @@
 The identity is the file's device and inode plus a hash of its first ``Point`` line (or first
 CSV row): k6 files begin with the same lines run after run, so those cannot tell two runs
 apart, while the first sample's time stamp can. The file is written atomically (temporary file,
-fsync, rename), at most every ``interval`` seconds and once more at exit.
+fsync, rename), at most every ``interval`` seconds and once more at exit. When the run keeps a
+state (``docs/state-format.md``), the file holds it too, under ``state``: the state after exactly
+the records before ``offset``, so that a resumed run counts nothing twice.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -53,6 +55,9 @@ def identify(fd: int) -> Identity:
 class State:
     identity: Identity
     offset: int
+    run_state: bytes | None = None
+    """The run's mergeable state (JSON) after exactly the records before ``offset``: written in
+    the same file, so the offset and the state always match."""
 
 
 class Checkpoint:
@@ -74,6 +79,8 @@ class Checkpoint:
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
             state = State(Identity(**raw["identity"]), int(raw["offset"]))
+            if raw.get("state") is not None:  # JSON again: the run's state is not read here
+                state = replace(state, run_state=json.dumps(raw["state"]).encode("utf-8"))
             if state.offset < 0:
                 raise ValueError(f"negative offset {state.offset}")
             return state
@@ -100,9 +107,11 @@ class Checkpoint:
         if state == self._last:
             return
         temp = self.path.with_name(f".{self.path.name}.tmp")
-        data = json.dumps({"identity": asdict(state.identity), "offset": state.offset})
+        data = json.dumps({"identity": asdict(state.identity), "offset": state.offset}).encode()
+        if state.run_state is not None:  # already JSON: spliced in, not parsed again
+            data = data[:-1] + b', "state": ' + state.run_state + b"}"
         try:
-            with open(temp, "w", encoding="utf-8") as stream:
+            with open(temp, "wb") as stream:
                 stream.write(data)
                 stream.flush()
                 os.fsync(stream.fileno())

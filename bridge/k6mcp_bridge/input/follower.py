@@ -20,6 +20,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -114,7 +115,7 @@ class Follower:
         if state is not None:
             size = os.fstat(fd).st_size
             if state.identity.same_file(identify(fd)) and state.offset <= size:
-                position = resume_position(fd, state.offset)
+                position = replace(resume_position(fd, state.offset), saved_state=state.run_state)
                 log.info(
                     "resuming %s at byte %d (line %d)", self.path, state.offset, position.lineno
                 )
@@ -124,12 +125,13 @@ class Follower:
             return resume_position(fd, _last_line_end(fd))
         return Position()
 
-    def committer(self, run: ByteStream) -> Callable[[int], None] | None:
-        """The pipeline's ``on_commit`` for ``run``: saves the checkpoint (if there is one)."""
+    def committer(self, run: ByteStream) -> Callable[[int, bytes | None], None] | None:
+        """The pipeline's ``on_commit`` for ``run`` (an offset and the run state that goes with
+        it, if the run keeps one): saves the checkpoint (if there is one)."""
         checkpoint = self._checkpoint
         if checkpoint is None or not isinstance(run, _FollowedRun):
             return None
-        return lambda offset: checkpoint.save(State(run.identity(), offset))
+        return lambda offset, state: checkpoint.save(State(run.identity(), offset, state))
 
     def flush_checkpoint(self) -> None:
         if self._checkpoint is not None:

@@ -39,6 +39,9 @@ class Position:
     lineno: int = 0
     preamble: tuple[bytes, ...] = ()
     """Lines from before ``offset`` that the decoder needs again (Metric records, CSV header)."""
+    saved_state: bytes | None = None
+    """The run state the checkpoint holds for ``offset`` (JSON, opaque here): a resumed run
+    continues it (``aggregate/stage.py``)."""
 
 
 class ByteStream(Protocol):

@@ -4,7 +4,7 @@ It is the same code as ``k6mcp-bridge --follow FILE -p store``: every run of the
 the store, and the server's tools read it there like any other writer's. Only the ``store``
 plugin runs (never ``summary``: stdout is the MCP protocol); k6's console lines are not copied.
 Signal handlers work on the main thread only, so the pipeline runs with a
-:class:`~k6mcp_bridge.delivery.runner.Signals` that :meth:`Following.stop` drives: the server's
+:class:`~k6mcp_bridge.delivery.signals.Signals` that :meth:`Following.stop` drives: the server's
 end is a first Ctrl-C for the pipeline (read what is there, finish the run: ``interrupted``
 if k6 was still writing).
 """
@@ -43,7 +43,8 @@ class Following:
     ) -> None:
         """Raises ConfigError (bad threshold, script, store option) before anything starts."""
         from k6mcp_bridge.cli.settings import settings_from
-        from k6mcp_bridge.delivery.runner import FollowOptions, Signals, aggregation_settings
+        from k6mcp_bridge.delivery.runner import FollowOptions, aggregation_settings
+        from k6mcp_bridge.delivery.signals import Signals
         from k6mcp_bridge.store.writer import StoreConfig, StorePlugin
 
         flags = {"passthrough": False, "script": script, "log_level": log_level}

@@ -15,9 +15,10 @@ again after ``ACK_WAIT_S`` to the restarted merger, which so reaches the same re
 end the held states are given back (``nak``), so a later ``merge --nats`` of the same run gets
 them at once.
 
-It finishes when ``instances`` instances (or, without it, every instance seen, once one second
-passes with nothing new) have sent a final state. On timeout it raises :class:`MergeTimeout`
-(exit 75) naming what is missing.
+Each time an instance's newer state arrives, ``on_states`` gets every instance's newest (``merge
+--nats`` hands the merged run to its plugins, live). It finishes when ``instances`` instances
+(or, without it, every instance seen, once one second passes with nothing new) have sent a final
+state. On timeout it raises :class:`MergeTimeout` (exit 75) naming what is missing.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -57,14 +59,23 @@ def states_from_nats(
     instances: int | None = None,
     timeout: float = 600.0,
     credentials: Credentials | None = None,
+    on_states: Callable[[list[RunState]], None] | None = None,
 ) -> list[RunState]:
-    """Each instance's newest state of ``run``, once they are all final (see the module)."""
+    """Each instance's newest state of ``run``, once they are all final (see the module).
+    ``on_states`` is called with each instance's newest state every time one of them gets a
+    newer one (the merged run, live)."""
     credentials = credentials_from_env() if credentials is None else credentials
-    return asyncio.run(_collect(url, run, instances, timeout, connect_options(credentials)))
+    options = connect_options(credentials)
+    return asyncio.run(_collect(url, run, instances, timeout, options, on_states))
 
 
 async def _collect(
-    url: str, run: str, instances: int | None, timeout: float, options: dict[str, Any]
+    url: str,
+    run: str,
+    instances: int | None,
+    timeout: float,
+    options: dict[str, Any],
+    on_states: Callable[[list[RunState]], None] | None,
 ) -> list[RunState]:
     import nats
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -106,8 +117,9 @@ async def _collect(
                 messages = await subscription.fetch(64, timeout=min(FETCH_S, remaining))
             except Exception:  # nothing new (a timeout), or the broker is away: wait on
                 messages = []
-            for message in messages:
-                await _take(message, held)
+            newer = [await _take(message, held) for message in messages]
+            if on_states is not None and any(newer):
+                on_states([state for state, _ in held.values()])
             if time.monotonic() >= beat:
                 beat = time.monotonic() + HEARTBEAT_S
                 for _, message in held.values():
@@ -130,7 +142,9 @@ async def _collect(
             await asyncio.wait_for(client.close(), 3.0)
 
 
-async def _take(message: Any, held: dict[str, tuple[RunState, Any]]) -> None:
+async def _take(message: Any, held: dict[str, tuple[RunState, Any]]) -> bool:
+    """Hold ``message``'s state if it is its instance's newest: True if it is newer than the
+    one held before."""
     try:
         state = RunState.model_validate_json(message.data)
     except ValidationError as exc:
@@ -142,16 +156,18 @@ async def _take(message: Any, held: dict[str, tuple[RunState, Any]]) -> None:
             first["msg"],
         )
         await _safely(message.term())
-        return
+        return False
     known = held.get(state.instance)
     if known is None or state.seq > known[0].seq:
         held[state.instance] = (state, message)
         if known is not None:
             await _safely(known[1].ack())
-    elif state.seq == known[0].seq:
+        return True
+    if state.seq == known[0].seq:
         held[state.instance] = (state, message)  # sent again: hold this delivery
     else:
         await _safely(message.ack())  # older than what we hold
+    return False
 
 
 def _complete(held: dict[str, tuple[RunState, Any]], instances: int | None, *, quiet: bool) -> bool:

@@ -5,7 +5,10 @@ The plugin accepts ``metric``, ``window`` and ``metrics`` messages and keeps its
 messages, one whole-run bucket per series from the ``window`` messages (the rollups' closed
 buckets: they add up to the run, a ``late`` window included), the span from the ``metrics``
 snapshots (their ``time`` is the latest sample, ``test_run_duration_ms`` the span back to the
-first). It is the state ``--state-export`` writes, built from what every plugin is given.
+first). It is the state ``--state-export`` writes, built from what every plugin is given. A run
+resumed from a checkpoint starts from the state the checkpoint holds (``RunInfo.state``: the
+samples before the offset it resumes at), so nothing is counted twice or lost; ``seq`` goes on
+growing from there (milliseconds since the epoch), so the merger takes the new states.
 
 Every ``interval`` seconds of wall-clock time (when something changed) and at the end it puts
 the state in a one-state slot; a background thread with its own event loop publishes whatever the
@@ -32,7 +35,7 @@ from pydantic import Field
 
 from k6mcp_bridge import Plugin, RunInfo, RunResult
 from k6mcp_bridge.aggregate.state import StateKeeper
-from k6mcp_bridge.messages import Message, MetricsSnapshot, Window
+from k6mcp_bridge.messages import Message, MetricsSnapshot, SeriesRollup, Window
 
 from .connection import DEFAULT_URL, Credentials, connect_options
 from .subjects import MAX_PER_SUBJECT, STREAM, SUBJECTS, message_id, subject
@@ -291,10 +294,16 @@ class NatsPlugin(Plugin):
         """process_batch and finish (the plugin's thread) against the sender's ticks."""
         self._changed = False
         self._finished = False
-        if run_info.resumed:
+        restored = run_info.state
+        if restored is not None:  # resumed: the checkpoint's state holds what came before
+            self._keeper.restore(restored)
+            self._saw_series(restored.series)
+            if restored.first_time is not None and restored.last_time is not None:
+                self._window_span = (restored.first_time, restored.last_time)
+        elif run_info.resumed:
             log.warning(
-                "nats: resumed from a checkpoint mid-file: this instance's state starts again "
-                "from the checkpoint (the samples before it are not in it)"
+                "nats: resumed from a checkpoint without a run state: this instance's state "
+                "starts again from the checkpoint (the samples before it are not in it)"
             )
         self._sender = Sender(
             self.config.url, connect_options(self.config), self.config.interval, self._tick
@@ -335,9 +344,13 @@ class NatsPlugin(Plugin):
         self._window_span = (
             (start, end) if span is None else (min(span[0], start), max(span[1], end))
         )
+        self._saw_series(window.series)
+
+    def _saw_series(self, series: Sequence[SeriesRollup]) -> None:
+        """k6-operator's tags, for the default run and instance names."""
         if self._names is None and (self._tag_run is None or self._tag_instance is None):
-            for series in window.series:
-                tags = series.tags
+            for rollup in series:
+                tags = rollup.tags
                 self._tag_run = self._tag_run or tags.get(RUN_TAG)
                 self._tag_instance = self._tag_instance or tags.get(INSTANCE_TAG)
 

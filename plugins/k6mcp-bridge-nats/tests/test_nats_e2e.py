@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -21,82 +20,25 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from natslab import (  # noqa: E402
+    NatsServer,
+    assert_like_the_whole_run,
+    assert_same_export,
+    bridge,
+    bridge_exe,
+    env,
+    verdicts,
+)
+
 import k6lab  # noqa: E402
 
 SCRIPT = ROOT / "tests" / "k6_scripts" / "segments.js"
 PACED = Path(__file__).parent / "k6_scripts" / "paced.js"
+ABORT = Path(__file__).parent / "k6_scripts" / "abort.js"
 
 pytestmark = pytest.mark.skipif(
     shutil.which("nats-server") is None, reason="needs nats-server (Debian package nats-server)"
 )
-
-
-def bridge_exe() -> str:
-    beside = Path(sys.executable).parent / "k6mcp-bridge"
-    return str(beside) if beside.exists() else "k6mcp-bridge"
-
-
-def env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("K6MCP_")}
-
-
-def bridge(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [bridge_exe(), *args], capture_output=True, text=True, timeout=timeout, env=env()
-    )
-
-
-class NatsServer:
-    """``nats-server -js`` on a random loopback port, with a store directory; stop and start
-    again on the same port and store."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port: int | None = None
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        store, ports = self.directory / "store", self.directory / "ports"
-        ports.mkdir(parents=True, exist_ok=True)
-        for old in ports.glob("*.ports"):
-            old.unlink()
-        port = str(self.port) if self.port else "-1"
-        self.process = subprocess.Popen(
-            [
-                "nats-server",
-                "-js",
-                "-sd",
-                str(store),
-                "-a",
-                "127.0.0.1",
-                "-p",
-                port,
-                "--ports_file_dir",
-                str(ports),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.directory / "server.log", "ab"),  # noqa: SIM115
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            files = list(ports.glob("*.ports"))
-            if files and files[0].read_text().strip():
-                url = json.loads(files[0].read_text())["nats"][0]
-                self.port = int(url.rsplit(":", 1)[1])
-                return
-            assert self.process.poll() is None, (self.directory / "server.log").read_text()
-            time.sleep(0.05)
-        raise AssertionError("nats-server wrote no ports file")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-        self.process = None
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +75,9 @@ def publish(server: NatsServer, segment: Path, run: str, instance: str, *extra: 
     return done.stderr
 
 
-def merge_nats(server: NatsServer, run: str, export: Path, *args: str) -> subprocess.Popen[str]:
+def merge_nats(
+    server: NatsServer, run: str, export: Path, *args: str, script: Path = SCRIPT
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             bridge_exe(),
@@ -143,7 +87,7 @@ def merge_nats(server: NatsServer, run: str, export: Path, *args: str) -> subpro
             "--run",
             run,
             "--script",
-            str(SCRIPT),
+            str(script),
             "--summary-export",
             str(export),
             *args,
@@ -191,39 +135,13 @@ def runs(server: NatsServer, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     }
 
 
-def verdicts(export: dict[str, Any]) -> dict[tuple[str, str], bool]:
-    return {
-        (name, source): failed
-        for name, metric in export["metrics"].items()
-        for source, failed in (metric.get("thresholds") or {}).items()
-    }
-
-
-def assert_same_export(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
-    """Equal numbers (a counter's rate divides by the span: equal to float rounding)."""
-    assert set(ours["metrics"]) == set(theirs["metrics"])
-    for name, metric in theirs["metrics"].items():
-        for key, value in metric.items():
-            if isinstance(value, float):
-                assert ours["metrics"][name][key] == pytest.approx(value, rel=1e-12), (name, key)
-            else:
-                assert ours["metrics"][name][key] == value, (name, key)
-    assert ours["root_group"] == theirs["root_group"]
-
-
 def test_merge_nats_equals_merge_files_and_the_whole_run(runs: dict[str, Any]) -> None:
     assert runs["whole_code"] == 99
     assert runs["nats_code"] == runs["files_code"] == 99, runs["nats_err"][-3000:]
     assert "merged 3 instances: runner.0, runner.1, runner.2" in runs["nats_err"]
     assert_same_export(runs["nats"], runs["files"])
-    assert verdicts(runs["nats"]) == verdicts(runs["k6"])
+    assert_like_the_whole_run(runs["nats"], runs["k6"])
     assert verdicts(runs["nats"])[("done", "count>=90")] is False  # passes on the whole only
-    for name in ("done", "work", "odd", "iterations", "http_reqs", "checks"):
-        for key, value in runs["k6"]["metrics"][name].items():
-            if key in ("thresholds", "rate"):
-                continue
-            rel = 0.01 if key in ("med", "p(90)", "p(95)") else 1e-12
-            assert runs["nats"]["metrics"][name][key] == pytest.approx(value, rel=rel), (name, key)
     assert "✓ 'count>=90'" in runs["nats_out"]
 
 
@@ -341,6 +259,214 @@ def test_the_broker_stopped_mid_run_costs_the_other_plugins_nothing(
         for key, value in runs["nats"]["metrics"][name].items():
             if key in ("count", "min", "max", "passes", "fails", "avg"):
                 assert ours["metrics"][name][key] == value, (name, key)
+
+
+def saved_done(checkpoint: Path) -> int:
+    """The ``done`` samples in the run state a checkpoint holds (0 while it holds none)."""
+    try:
+        saved = json.loads(checkpoint.read_text())
+    except (OSError, ValueError):
+        return 0
+    series = saved.get("state", {}).get("series", [])
+    return sum(s["count"] for s in series if s["metric"] == "done")
+
+
+def series_of(state: Path) -> dict[tuple[str, str], tuple[int, float]]:
+    return {
+        (s["metric"], json.dumps(s["tags"], sort_keys=True)): (s["count"], s["sum"])
+        for s in json.loads(state.read_text())["series"]
+    }
+
+
+def test_a_publisher_killed_with_9_and_resumed_from_its_checkpoint_counts_nothing_twice(
+    server: NatsServer, runs: dict[str, Any]
+) -> None:
+    """Real k6 writes the third segment into a file; its bridge (``--follow --checkpoint -p
+    nats``) is killed with -9 mid-run and started again: the merged run is the whole run's."""
+    tmp, segments = runs["tmp"], runs["segments"]
+    publish(server, segments[0], "resume.run", "runner.0")
+    publish(server, segments[1], "resume.run", "runner.1")
+    out, checkpoint, state = tmp / "live.json", tmp / "live-checkpoint.json", tmp / "live.state"
+    options = [f"url={server.url}", "run=resume.run", "instance=runner.2", "interval=0.3"]
+    follow = [bridge_exe(), str(out), "--follow", "--checkpoint", str(checkpoint)]
+    follow += ["--no-passthrough", "--state-export", str(state), "-p", "nats"]
+    follow += [arg for option in options for arg in ("-o", f"nats.{option}")]
+    with k6lab.serve() as base_url:
+        segment = k6lab.segment_args(k6lab.SEGMENTS[2])
+        k6 = subprocess.Popen(
+            [*k6lab.k6_run_args(), "--quiet", "--out", f"json={out}", *segment, str(PACED)],
+            env=k6lab.k6_env(base_url),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        first = subprocess.Popen(follow, stderr=subprocess.DEVNULL, env=env())
+        try:
+            deadline = time.monotonic() + 30
+            while saved_done(checkpoint) < 5 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            first.kill()
+            first.wait(10)
+            at_kill = saved_done(checkpoint)
+            assert k6.poll() is None, "k6 should still be running"
+            second = subprocess.Popen(
+                [*follow, "--wait-pid", str(k6.pid)],
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env(),
+            )
+            assert k6.wait(60) == 99  # the segment alone fails `done: count>=90`
+            _, err = second.communicate(timeout=60)
+        finally:
+            for process in (k6, first):
+                if process.poll() is None:
+                    process.kill()
+                    process.wait(10)
+    assert 5 <= at_kill < 30, at_kill  # resumed mid-run, with part of the samples saved
+    assert second.returncode == 99, err[-3000:]
+    assert "the run goes on from the checkpoint's state" in err, err[-3000:]
+    export = tmp / "resumed.json"
+    merged = merge_nats(server, "resume.run", export, "--instances", "3", "--timeout", "30")
+    _, merged_err = merged.communicate(timeout=60)
+    assert merged.returncode == 99, merged_err[-3000:]
+    ours = json.loads(export.read_text())
+    assert_like_the_whole_run(ours, runs["k6"])
+    assert ours["metrics"]["done"]["count"] == 90
+    replayed = tmp / "live-replayed.state"  # the same file read by a bridge never stopped
+    assert bridge(str(out), "--no-passthrough", "--state-export", str(replayed)).returncode == 99
+    resumed, whole = series_of(state), series_of(replayed)
+    assert {key: count for key, (count, _) in resumed.items()} == {
+        key: count for key, (count, _) in whole.items()
+    }
+    for key, (_, total) in whole.items():
+        assert resumed[key][1] == pytest.approx(total, rel=1e-9), key
+
+
+def stored_done(store: Path, snapshot: str = "latest") -> int | None:
+    """The merged ``done`` count in the store's latest (or final) snapshot, if it holds one."""
+    from k6mcp_bridge.errors import StoreError
+    from k6mcp_bridge.store.query import Store
+
+    if not store.exists():
+        return None
+    try:
+        with Store(store) as runs:
+            found = runs.runs()
+            merged = runs.snapshot(found[0].id, snapshot) if found else None
+    except StoreError:  # the merger is creating it
+        return None
+    if merged is None or "done" not in merged["metrics"]:
+        return None
+    return int(merged["metrics"]["done"]["values"]["count"])
+
+
+def test_the_merger_hands_the_merged_run_to_its_plugins_while_the_runners_run(
+    server: NatsServer, runs: dict[str, Any]
+) -> None:
+    """Two runners are done, a third (real k6, about 6 s) still runs: the store of ``merge
+    --nats -p store`` already holds a snapshot of all three, before the third one ends."""
+    tmp, segments = runs["tmp"], runs["segments"]
+    publish(server, segments[0], "live.run", "runner.0")
+    publish(server, segments[1], "live.run", "runner.1")
+    store = tmp / "live-store.db"
+    merger = merge_nats(
+        server, "live.run", tmp / "live-merged.json", "--instances", "3", "--timeout", "60",
+        "-p", "store", "-o", f"store.path={store}",
+    )  # fmt: skip
+    options = [f"url={server.url}", "run=live.run", "instance=runner.2", "interval=0.3"]
+    runner = [bridge_exe(), "-", "--no-passthrough", "-p", "nats"]
+    runner += [arg for option in options for arg in ("-o", f"nats.{option}")]
+    seen_while_running: list[int] = []
+    with k6lab.serve() as base_url:
+        segment = k6lab.segment_args(k6lab.SEGMENTS[2])
+        k6 = subprocess.Popen(
+            [*k6lab.k6_run_args(), "--quiet", "--out", "json=-", *segment, str(PACED)],
+            env=k6lab.k6_env(base_url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        assert k6.stdout is not None
+        publisher = subprocess.Popen(runner, stdin=k6.stdout, stderr=subprocess.PIPE, env=env())
+        k6.stdout.close()
+        try:
+            deadline = time.monotonic() + 60
+            while k6.poll() is None and time.monotonic() < deadline:
+                done = stored_done(store)
+                if done is not None and k6.poll() is None:
+                    seen_while_running.append(done)
+                time.sleep(0.1)
+            assert k6.wait(10) == 99
+            _, runner_err = publisher.communicate(timeout=60)
+            _, merger_err = merger.communicate(timeout=60)
+        finally:
+            for process in (k6, publisher, merger):
+                if process.poll() is None:
+                    process.kill()
+                    process.wait(10)
+    assert publisher.returncode == 99, runner_err[-3000:]
+    assert merger.returncode == 99, merger_err[-3000:]
+    live = [done for done in seen_while_running if 60 < done < 90]
+    assert live, f"no merged snapshot of all three runners while k6 ran: {seen_while_running}"
+    assert seen_while_running == sorted(seen_while_running)  # it only grows
+    assert stored_done(store, "final") == 90
+    from k6mcp_bridge.store.query import Store
+
+    with Store(store) as stored:
+        [run] = stored.runs()
+        assert run.state == "finished"
+        assert "live.run" in run.source
+        assert {"done", "work", "http_reqs"} <= set(stored.metrics(run.id))
+        verdicts = {(v["metric"], v["threshold"]): v["ok"] for v in stored.verdicts(run.id)}
+    assert verdicts[("done", "count>=90")] is True  # judged on all three: only the whole passes
+    assert verdicts[("work", "max<50")] is False
+
+
+def test_a_global_abort_on_fail_threshold_stops_every_runner_through_its_rest_api(
+    server: NatsServer, tmp_path: Path
+) -> None:
+    """``done: count<45`` with abortOnFail: no runner alone gets there before about 9 s of its
+    20 s, the whole test does in about 3 s; the merger stops all three through k6's REST API."""
+    addresses = [f"127.0.0.1:{k6lab.free_port()}" for _ in k6lab.SEGMENTS]
+    export = tmp_path / "aborted.json"
+    stops = [arg for address in addresses for arg in ("--stop-runner", f"http://{address}")]
+    merger = merge_nats(
+        server, "abort.run", export, "--instances", "3", "--timeout", "90", *stops, script=ABORT
+    )
+    processes: list[subprocess.Popen[bytes]] = []
+    started = time.monotonic()
+    with k6lab.serve() as base_url:
+        try:
+            for index, (segment, address) in enumerate(zip(k6lab.SEGMENTS, addresses, strict=True)):
+                command = [*k6lab.k6_run_args(address), "--no-thresholds", "--quiet"]
+                command += ["--out", "json=-", *k6lab.segment_args(segment), str(ABORT)]
+                k6 = subprocess.Popen(
+                    command,
+                    env=k6lab.k6_env(base_url),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                )
+                assert k6.stdout is not None
+                options = [f"url={server.url}", "run=abort.run", f"instance=runner.{index}"]
+                runner = [bridge_exe(), "-", "--no-passthrough", "-p", "nats", "-o"]
+                runner += ["nats.interval=0.3", *(f"-onats.{option}" for option in options)]
+                processes += [k6, subprocess.Popen(runner, stdin=k6.stdout, env=env())]
+                k6.stdout.close()
+            codes = [process.wait(60) for process in processes[::2]]
+            elapsed = time.monotonic() - started
+            for process in processes[1::2]:
+                process.wait(60)
+            _, err = merger.communicate(timeout=60)
+        finally:
+            for process in [*processes, merger]:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait(10)
+    assert codes == [103, 103, 103], err[-3000:]  # k6's exit code when stopped from its API
+    assert elapsed < 16, elapsed  # each would run about 20 s
+    assert merger.returncode == 99, err[-3000:]
+    assert "THRESHOLD CROSSED WITH abortOnFail: count<45 on done" in err, err[-3000:]
+    assert "3 of 3 runners stopped" in err, err
+    done = json.loads(export.read_text())["metrics"]["done"]["count"]
+    assert 45 <= done < 300  # every runner's samples until it stopped, counted once
 
 
 def test_a_missing_instance_is_named_on_timeout(server: NatsServer, runs: dict[str, Any]) -> None:
