@@ -192,6 +192,11 @@ QUIRKS = {
     "naive time": (P % ('"2026-11-24T18:02:36"', "1", ""), "rejected by both"),
     "leap second": (P % ('"2026-12-31T23:59:60Z"', "1", ""), "rejected by both"),
     "+Inf": (P % (T, "+Inf", ""), "rejected by both"),
+    "escaped first tags key": (P % (T, '1,"t\\u0061gs":' + DEEP, ""), "rejected by both"),
+    "escaped second tags key": (
+        (P % (T, '1,"tags":' + DEEP, "")).replace('"tags":{', '"\\u0074ags":{'),
+        "rejected by both",
+    ),
 }
 
 

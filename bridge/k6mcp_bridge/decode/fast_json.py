@@ -29,6 +29,7 @@ every real capture, and generated mutations of them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, Literal, cast
 
@@ -117,6 +118,22 @@ def _tags(raw: msgspec.Raw) -> Tags:
     return tags
 
 
+_LETTER_ESCAPE = re.compile(rb"\\u00[67]")
+"""``\\u0061``, ``\\u0074``...: how a key spells ``tags`` without the text ``"tags"``."""
+
+
+def _all_tags_seen(text: bytes, tagged: int) -> bool:
+    """Whether the ``tagged`` raw ``tags`` read from ``text`` are all its ``tags`` keys.
+
+    A raw ``tags`` is not validated, so a second ``tags`` key would hide a first value that
+    pydantic refuses. Every key msgspec reads as ``tags`` is the text ``"tags"`` unless it
+    escapes a letter (``"t\\u0061gs"``), which k6 never does. (The text ``"tags"`` as a tag
+    or metadata key or value sends a line to the pydantic path too.)"""
+    if text.count(b'"tags"') != tagged:
+        return False
+    return b"\\" not in text or _LETTER_ESCAPE.search(text) is None
+
+
 def decode_fast(line: bytes) -> Decoded | None:
     """The record in ``line``, or ``None`` when only the pydantic path can tell."""
     if len(line) > MAX_FAST_LINE:
@@ -125,7 +142,7 @@ def decode_fast(line: bytes) -> Decoded | None:
         records, tagged = _records([_decode(line)])
     except (msgspec.DecodeError, ValueError):  # pydantic_core.ValidationError is a ValueError
         return None
-    return records[0] if line.count(b'"tags"') == tagged else None
+    return records[0] if _all_tags_seen(line, tagged) else None
 
 
 def decode_lines_fast(lines: list[bytes]) -> list[Decoded] | None:
@@ -145,16 +162,12 @@ def decode_lines_fast(lines: list[bytes]) -> list[Decoded] | None:
         records, tagged = _records(decoded)
     except (msgspec.DecodeError, ValueError):
         return None
-    return records if text.count(b'"tags"') == tagged else None
+    return records if _all_tags_seen(text, tagged) else None
 
 
 def _records(decoded: list[_PointLine | _MetricLine]) -> tuple[list[Decoded], int]:
     """The internal records, and how many ``tags`` keys they were read from (points and
-    submetrics); ``ValueError`` for a time the model would refuse.
-
-    The caller compares that count with the ``"tags"`` in the text: a raw ``tags`` is not
-    validated, so a second ``tags`` key would hide a first value that pydantic refuses. (The
-    text ``"tags"`` as a tag or metadata key or value sends a line to the pydantic path too.)"""
+    submetrics), for :func:`_all_tags_seen`; ``ValueError`` for a time the model would refuse."""
     out: list[Decoded] = []
     tagged = 0
     append = out.append
