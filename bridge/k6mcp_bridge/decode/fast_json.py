@@ -89,7 +89,6 @@ class _MetricLine(_Strict, tag="Metric", tag_field="type"):
 
 _decoder = msgspec.json.Decoder(_PointLine | _MetricLine)
 _decode = _decoder.decode
-_decode_lines = _decoder.decode_lines
 MAX_FAST_LINE = 4096
 """Longer lines take the pydantic path: one could hold an integer of more than 4300 digits,
 which pydantic's parser refuses and msgspec reads as a float."""
@@ -146,23 +145,20 @@ def decode_fast(line: bytes) -> Decoded | None:
 
 
 def decode_lines_fast(lines: list[bytes]) -> list[Decoded] | None:
-    """Every line's record, decoded in one C call; ``None`` unless all of them decode (then each
-    line goes through :func:`decode_fast` or the pydantic path on its own)."""
-    if not lines or max(map(len, lines)) > MAX_FAST_LINE:
-        return None
-    text = b"\n".join(lines)
-    # Each line starts with "{" and ends with "}", so no JSON value spans two lines and none is
-    # blank: as many values as lines means one value a line, as decode_fast reads them.
-    if text[:1] != b"{" or text[-1:] != b"}" or text.count(b"\n") != text.count(b"}\n{"):
+    """Every line's record, each line decoded as :func:`decode_fast` decodes it (the lines in
+    one C-level ``map``); ``None`` unless all of them decode (then each line goes through
+    :func:`decode_fast` or the pydantic path on its own). The ``"tags"`` are counted over the
+    batch: no line has fewer than the tags it was read with, so the sums agree only if every
+    line's count does."""
+    # min(): every line starts with "{" or a byte above it (which msgspec refuses): no blank
+    # line, no console text, no leading whitespace (which msgspec would skip)
+    if not lines or max(map(len, lines)) > MAX_FAST_LINE or min(lines)[:1] != b"{":
         return None
     try:
-        decoded = _decode_lines(text)
-        if len(decoded) != len(lines):  # two values on one line
-            return None
-        records, tagged = _records(decoded)
+        records, tagged = _records(list(map(_decode, lines)))
     except (msgspec.DecodeError, ValueError):
         return None
-    return records if _all_tags_seen(text, tagged) else None
+    return records if _all_tags_seen(b"\n".join(lines), tagged) else None
 
 
 def _records(decoded: list[_PointLine | _MetricLine]) -> tuple[list[Decoded], int]:
@@ -174,6 +170,8 @@ def _records(decoded: list[_PointLine | _MetricLine]) -> tuple[list[Decoded], in
     tag_sets = _tag_sets
     last_text: str | None = None
     last_time = None
+    last_raw: msgspec.Raw | None = None
+    last_tags: Tags | None = None
     for record in decoded:
         if type(record) is _PointLine:
             data = record.data
@@ -184,9 +182,12 @@ def _records(decoded: list[_PointLine | _MetricLine]) -> tuple[list[Decoded], in
             tags = None
             if raw is not UNSET:
                 tagged += 1
-                tags = tag_sets.get(bytes(raw))  # inline: a call per point costs ~70 ns
-                if tags is None:
-                    tags = _tags(raw)
+                if raw != last_raw:  # and one tag set (a memcmp, where a lookup hashes)
+                    last_tags = tag_sets.get(bytes(raw))  # inline: a call costs ~70 ns
+                    if last_tags is None:
+                        last_tags = _tags(raw)
+                    last_raw = raw
+                tags = last_tags
             append(
                 PointRecord(
                     record.metric,
