@@ -144,21 +144,25 @@ def decode_fast(line: bytes) -> Decoded | None:
     return records[0] if _all_tags_seen(line, tagged) else None
 
 
-def decode_lines_fast(lines: list[bytes]) -> list[Decoded] | None:
+def decode_lines_fast(lines: list[bytes], text: bytes | None = None) -> list[Decoded] | None:
     """Every line's record, each line decoded as :func:`decode_fast` decodes it (the lines in
     one C-level ``map``); ``None`` unless all of them decode (then each line goes through
-    :func:`decode_fast` or the pydantic path on its own). The ``"tags"`` are counted over the
-    batch: no line has fewer than the tags it was read with, so the sums agree only if every
-    line's count does."""
+    :func:`decode_fast` or the pydantic path on its own). With ``text``, their text, every line
+    ends with a newline (``readlines``), which msgspec reads as trailing whitespace.
+
+    The ``"tags"`` are counted over the batch: no line has fewer than the tags it was read
+    with, so the sums agree only if every line's count does."""
     # min(): every line starts with "{" or a byte above it (which msgspec refuses): no blank
     # line, no console text, no leading whitespace (which msgspec would skip)
-    if not lines or max(map(len, lines)) > MAX_FAST_LINE or min(lines)[:1] != b"{":
+    limit = MAX_FAST_LINE if text is None else MAX_FAST_LINE + 1
+    if not lines or max(map(len, lines)) > limit or min(lines)[:1] != b"{":
         return None
     try:
         records, tagged = _records(list(map(_decode, lines)))
     except (msgspec.DecodeError, ValueError):
         return None
-    return records if _all_tags_seen(b"\n".join(lines), tagged) else None
+    joined = b"\n".join(lines) if text is None else text
+    return records if _all_tags_seen(joined, tagged) else None
 
 
 def _records(decoded: list[_PointLine | _MetricLine]) -> tuple[list[Decoded], int]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from io import BytesIO
 from typing import Any
 
 from pydantic import ValidationError
@@ -124,6 +125,23 @@ class JsonDecoder:
                 out.extend(records)
                 self.lineno += len(lines)
                 return
+        self._decode_each(lines, out)
+
+    def decode_text(self, text: bytes, out: list[Decoded]) -> None:
+        """:meth:`decode` for the lines of ``text``, each ending with a newline (none over the
+        splitter's limit): the usual batch is cut at ``memchr`` speed by ``readlines``, its
+        lines keeping their newline (``bytes.split`` reads byte by byte: ~1,200 instructions
+        a k6 HTTP line, ~7% of its cost)."""
+        if self._pending is None:
+            lines = BytesIO(text).readlines()
+            records = decode_lines_fast(lines, text)
+            if records is not None:
+                out.extend(records)
+                self.lineno += len(lines)
+                return
+        self._decode_each(text[:-1].split(b"\n"), out)
+
+    def _decode_each(self, lines: list[bytes], out: list[Decoded]) -> None:
         append = out.append
         fast = decode_fast
         lineno = self.lineno
