@@ -10,12 +10,22 @@ from k6mcp_bridge.input.lines import LineSplitter, Overlong
 SAMPLES = K6_SAMPLES
 
 
-def split_all(data: bytes, chunk_size: int, max_line: int | None = None) -> list[bytes]:
-    """Feed ``data`` in ``chunk_size`` pieces; the lines, then the ``finish()`` tail if any."""
+def split_all(
+    data: bytes, chunk_size: int, max_line: int | None = None, via_text: bool = False
+) -> list[bytes]:
+    """Feed ``data`` in ``chunk_size`` pieces; the lines, then the ``finish()`` tail if any.
+    ``via_text``: ask ``feed_text`` first, as the JSON decoding does, and ``feed`` when it
+    declines."""
     splitter = LineSplitter() if max_line is None else LineSplitter(max_line=max_line)
     lines: list[bytes] = []
     for start in range(0, len(data), chunk_size):
-        lines += splitter.feed(data[start : start + chunk_size])
+        chunk = data[start : start + chunk_size]
+        text = splitter.feed_text(chunk) if via_text else None
+        if text is not None:
+            assert text.endswith(b"\n")
+            lines += text[:-1].split(b"\n")
+        else:
+            lines += splitter.feed(chunk)
     tail = splitter.finish()
     if tail is not None:
         lines.append(tail)
@@ -26,10 +36,11 @@ def split_all(data: bytes, chunk_size: int, max_line: int | None = None) -> list
 @pytest.mark.parametrize(
     "name", ["json-full-2vus.jsonl", "stdout-json-dash-NO-quiet-CORRUPTED.txt"]
 )
-def test_lines_split_across_chunk_boundaries(name: str, chunk_size: int) -> None:
+@pytest.mark.parametrize("via_text", [False, True])
+def test_lines_split_across_chunk_boundaries(name: str, chunk_size: int, via_text: bool) -> None:
     data = (SAMPLES / name).read_bytes()
     assert data.endswith(b"\n")
-    assert split_all(data, chunk_size) == data.split(b"\n")[:-1]
+    assert split_all(data, chunk_size, via_text=via_text) == data.split(b"\n")[:-1]
 
 
 def test_feed_returns_only_completed_lines() -> None:
@@ -100,18 +111,20 @@ def test_overlong_torn_last_line_is_returned_by_finish() -> None:
     assert splitter.finish() is None
 
 
-def test_two_overlong_lines_in_a_row() -> None:
+@pytest.mark.parametrize("via_text", [False, True])
+def test_two_overlong_lines_in_a_row(via_text: bool) -> None:
     data = b"a" * 50 + b"\n" + b"b" * 60 + b"\nshort\n"
-    lines = split_all(data, chunk_size=4, max_line=10)
+    lines = split_all(data, chunk_size=4, max_line=10, via_text=via_text)
     assert [type(line) for line in lines] == [Overlong, Overlong, bytes]
     assert [getattr(line, "size", None) for line in lines[:2]] == [50, 60]
     assert lines[2] == b"short"
 
 
-def test_overlong_size_is_independent_of_chunking() -> None:
+@pytest.mark.parametrize("via_text", [False, True])
+def test_overlong_size_is_independent_of_chunking(via_text: bool) -> None:
     data = b"k" * 12345 + b"\nafter\n"
-    for chunk_size in (1, 3, 64, 1000):
-        lines = split_all(data, chunk_size, max_line=100)
+    for chunk_size in (1, 3, 64, 1000, 20000):
+        lines = split_all(data, chunk_size, max_line=100, via_text=via_text)
         assert isinstance(lines[0], Overlong), chunk_size
         assert lines[0].size == 12345, chunk_size
         assert lines[1:] == [b"after"], chunk_size

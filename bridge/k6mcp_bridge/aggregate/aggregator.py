@@ -144,18 +144,20 @@ class Aggregator:
         routes = self._routes
         first = self.first_time or datetime.max.replace(tzinfo=timezone.utc)
         last = self.last_time or _EPOCH
+        seen = None  # the decoders share one time object among a request's samples
         for start in range(0, len(records), CHUNK):
             for data in records[start : start + CHUNK]:
                 if type(data) is not PointRecord:
                     self._define(cast(MetricMessage, data).data)
                     continue
-                route = routes.get(data.metric)
-                if route is None:
+                try:
+                    add, subs = routes[data.metric]
+                except KeyError:
                     route = self._route_untyped(data.metric)
                     if route is None:
                         continue
+                    add, subs = route
                 value = data.value
-                add, subs = route
                 add(value)
                 if subs:
                     tags = data.tags
@@ -165,10 +167,12 @@ class Aggregator:
                             if items >= selector:
                                 add_sub(value)
                 time = data.time
-                if time > last:
-                    last = time
-                if time < first:
-                    first = time
+                if time is not seen:
+                    seen = time
+                    if time > last:
+                        last = time
+                    if time < first:
+                        first = time
             for sink in self._sinks:
                 sink.flush()
         if last is not _EPOCH:

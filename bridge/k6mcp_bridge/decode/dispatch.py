@@ -85,6 +85,11 @@ class Decoding:
                 return
             chunk, self._head = self._head, b""
         self.fed += len(chunk)
+        if isinstance(decoder, JsonDecoder):
+            text = self._splitter.feed_text(chunk)
+            if text is not None:
+                decoder.decode_text(text, out)
+                return
         decoder.decode(self._splitter.feed(chunk), out)
 
     def finish(self, out: list[Decoded]) -> None:

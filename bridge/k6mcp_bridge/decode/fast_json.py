@@ -29,6 +29,7 @@ every real capture, and generated mutations of them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, Literal, cast
 
@@ -88,7 +89,6 @@ class _MetricLine(_Strict, tag="Metric", tag_field="type"):
 
 _decoder = msgspec.json.Decoder(_PointLine | _MetricLine)
 _decode = _decoder.decode
-_decode_lines = _decoder.decode_lines
 MAX_FAST_LINE = 4096
 """Longer lines take the pydantic path: one could hold an integer of more than 4300 digits,
 which pydantic's parser refuses and msgspec reads as a float."""
@@ -117,6 +117,22 @@ def _tags(raw: msgspec.Raw) -> Tags:
     return tags
 
 
+_LETTER_ESCAPE = re.compile(rb"\\u00[67]")
+"""``\\u0061``, ``\\u0074``...: how a key spells ``tags`` without the text ``"tags"``."""
+
+
+def _all_tags_seen(text: bytes, tagged: int) -> bool:
+    """Whether the ``tagged`` raw ``tags`` read from ``text`` are all its ``tags`` keys.
+
+    A raw ``tags`` is not validated, so a second ``tags`` key would hide a first value that
+    pydantic refuses. Every key msgspec reads as ``tags`` is the text ``"tags"`` unless it
+    escapes a letter (``"t\\u0061gs"``), which k6 never does. (The text ``"tags"`` as a tag
+    or metadata key or value sends a line to the pydantic path too.)"""
+    if text.count(b'"tags"') != tagged:
+        return False
+    return b"\\" not in text or _LETTER_ESCAPE.search(text) is None
+
+
 def decode_fast(line: bytes) -> Decoded | None:
     """The record in ``line``, or ``None`` when only the pydantic path can tell."""
     if len(line) > MAX_FAST_LINE:
@@ -125,42 +141,41 @@ def decode_fast(line: bytes) -> Decoded | None:
         records, tagged = _records([_decode(line)])
     except (msgspec.DecodeError, ValueError):  # pydantic_core.ValidationError is a ValueError
         return None
-    return records[0] if line.count(b'"tags"') == tagged else None
+    return records[0] if _all_tags_seen(line, tagged) else None
 
 
-def decode_lines_fast(lines: list[bytes]) -> list[Decoded] | None:
-    """Every line's record, decoded in one C call; ``None`` unless all of them decode (then each
-    line goes through :func:`decode_fast` or the pydantic path on its own)."""
-    if not lines or max(map(len, lines)) > MAX_FAST_LINE:
-        return None
-    text = b"\n".join(lines)
-    # Each line starts with "{" and ends with "}", so no JSON value spans two lines and none is
-    # blank: as many values as lines means one value a line, as decode_fast reads them.
-    if text[:1] != b"{" or text[-1:] != b"}" or text.count(b"\n") != text.count(b"}\n{"):
+def decode_lines_fast(lines: list[bytes], text: bytes | None = None) -> list[Decoded] | None:
+    """Every line's record, each line decoded as :func:`decode_fast` decodes it (the lines in
+    one C-level ``map``); ``None`` unless all of them decode (then each line goes through
+    :func:`decode_fast` or the pydantic path on its own). With ``text``, their text, every line
+    ends with a newline (``readlines``), which msgspec reads as trailing whitespace.
+
+    The ``"tags"`` are counted over the batch: no line has fewer than the tags it was read
+    with, so the sums agree only if every line's count does."""
+    # min(): every line starts with "{" or a byte above it (which msgspec refuses): no blank
+    # line, no console text, no leading whitespace (which msgspec would skip)
+    limit = MAX_FAST_LINE if text is None else MAX_FAST_LINE + 1
+    if not lines or max(map(len, lines)) > limit or min(lines)[:1] != b"{":
         return None
     try:
-        decoded = _decode_lines(text)
-        if len(decoded) != len(lines):  # two values on one line
-            return None
-        records, tagged = _records(decoded)
+        records, tagged = _records(list(map(_decode, lines)))
     except (msgspec.DecodeError, ValueError):
         return None
-    return records if text.count(b'"tags"') == tagged else None
+    joined = b"\n".join(lines) if text is None else text
+    return records if _all_tags_seen(joined, tagged) else None
 
 
 def _records(decoded: list[_PointLine | _MetricLine]) -> tuple[list[Decoded], int]:
     """The internal records, and how many ``tags`` keys they were read from (points and
-    submetrics); ``ValueError`` for a time the model would refuse.
-
-    The caller compares that count with the ``"tags"`` in the text: a raw ``tags`` is not
-    validated, so a second ``tags`` key would hide a first value that pydantic refuses. (The
-    text ``"tags"`` as a tag or metadata key or value sends a line to the pydantic path too.)"""
+    submetrics), for :func:`_all_tags_seen`; ``ValueError`` for a time the model would refuse."""
     out: list[Decoded] = []
     tagged = 0
     append = out.append
     tag_sets = _tag_sets
     last_text: str | None = None
     last_time = None
+    last_raw: msgspec.Raw | None = None
+    last_tags: Tags | None = None
     for record in decoded:
         if type(record) is _PointLine:
             data = record.data
@@ -171,9 +186,12 @@ def _records(decoded: list[_PointLine | _MetricLine]) -> tuple[list[Decoded], in
             tags = None
             if raw is not UNSET:
                 tagged += 1
-                tags = tag_sets.get(bytes(raw))  # inline: a call per point costs ~70 ns
-                if tags is None:
-                    tags = _tags(raw)
+                if raw != last_raw:  # and one tag set (a memcmp, where a lookup hashes)
+                    last_tags = tag_sets.get(bytes(raw))  # inline: a call costs ~70 ns
+                    if last_tags is None:
+                        last_tags = _tags(raw)
+                    last_raw = raw
+                tags = last_tags
             append(
                 PointRecord(
                     record.metric,

@@ -64,6 +64,23 @@ class LineSplitter:
         self._held = len(tail)
         return lines
 
+    def feed_text(self, chunk: bytes) -> bytes | None:
+        """The lines completed by ``chunk`` as one text, each with its newline, keeping the
+        unfinished end for later; ``None`` (nothing taken) when :meth:`feed` must cut them:
+        no newline in ``chunk``, or a line that may be over the limit."""
+        if self._skipping is not None:
+            return None
+        end = chunk.rfind(b"\n") + 1
+        if not end or self._held + len(chunk) > self._max_line:
+            return None
+        if self._parts:
+            chunk = b"".join([*self._parts, chunk])
+            end += self._held
+        tail = chunk[end:]
+        self._parts = [tail] if tail else []
+        self._held = len(tail)
+        return chunk[:end] if tail else chunk
+
     @property
     def held(self) -> int:
         """Bytes fed but not yet returned as lines."""
