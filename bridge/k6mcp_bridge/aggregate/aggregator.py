@@ -154,11 +154,8 @@ class Aggregator:
         last = self.last_time or _EPOCH
         seen = None  # the decoders share one time object among a request's samples
         for start in range(0, len(records), CHUNK):
-            for data in records[start : start + CHUNK]:
-                if type(data) is not PointRecord:
-                    self._define(cast(MetricMessage, data).data)
-                    keep(data)
-                    continue
+            # a Metric message has no .metric: the lookup's AttributeError picks it out
+            for data in cast("Sequence[PointRecord]", records[start : start + CHUNK]):
                 try:
                     add, subs, kept_metric = routes[data.metric]
                 except KeyError:
@@ -166,6 +163,10 @@ class Aggregator:
                     if route is None:
                         continue
                     add, subs, kept_metric = route
+                except AttributeError:  # a Metric message (rare): no type check per point
+                    self._define(cast(MetricMessage, data).data)
+                    keep(data)
+                    continue
                 if kept_metric:
                     keep(data)
                 value = data.value
