@@ -25,6 +25,11 @@ The server (``--server``) answers every request head with one fixed ``200`` (kee
 bridge, so its cost is a column. Measured on 2 CPUs: about 20 µs of CPU per request for
 ``epoll``, 40-50 for ``asyncio`` and 150 for ``k6lab``, which then caps k6 near 4,600 req/s.
 
+The bridge is the installed console script, its package's bytecode written first
+(``bench_tools.compile_package``), as ``pip install`` writes it for a user: an editable install
+under ``PYTHONDONTWRITEBYTECODE=1`` would otherwise compile its modules at every start (~0.1 s
+of CPU in the bridge's column).
+
 k6's end-of-test summary is *on* in every run, so the runs do the same work: ``--no-summary``
 would also switch off ``--summary-export``, which gives the request count and rate. The script's
 ``handleSummary`` returns ``{}``, so no summary text reaches k6's stdout (only JSON lines).

@@ -18,6 +18,10 @@ Per file it times, best of ``--repeat``:
 * with ``--baseline DIR`` (another checkout, e.g. ``git worktree add /tmp/old <commit>``), the
   three CLI rows again with that checkout's package (``python -m k6mcp_bridge``), side by side;
 
+both packages' bytecode written first (``bench_tools.compile_package``), as ``pip install``
+writes it for a user: so no row times the compiling of the package's modules, which an
+editable install under ``PYTHONDONTWRITEBYTECODE=1`` would otherwise do at every start;
+
 and the bridge on the CSV twin of each file (written by the same k6 run), rows/s.
 """
 
@@ -36,7 +40,7 @@ from pathlib import Path
 
 import msgspec
 
-from bench_tools import bridge_command
+from bench_tools import bridge_command, compile_package
 from k6mcp_bridge.config import Settings
 from k6mcp_bridge.decode.json_lines import validate_k6_record
 from k6mcp_bridge.delivery.pipeline import Pipeline, tune_gc
@@ -211,6 +215,8 @@ def main() -> None:
         raise SystemExit(f"no *.jsonl in {args.data_dir}: run benchmarks/generate.py first")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     tune_gc()  # as the CLI does; the floors are measured under the same collector settings
+    if args.baseline is not None:
+        compile_package(args.baseline / "bridge" / "k6mcp_bridge")
     for path in files:
         bench_file(path, args.repeat, args.baseline)
         if path.with_suffix(".csv").exists():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from array import array
 from collections.abc import Callable
 
 import pytest
@@ -14,6 +15,7 @@ from k6mcp_bridge.k6.sinks import (
     GaugeSink,
     RateSink,
     TrendSink,
+    _sorted_array,
     parse_trend_stats,
 )
 from k6mcp_bridge.k6.sketch import QuantileSketch
@@ -141,6 +143,35 @@ def test_trend_of_plus_and_minus_infinity_is_nan_where_k6_computes_inf_minus_inf
     assert math.isnan(sink.percentile(0.9)) and math.isnan(sink.percentile(1.0))
 
 
+@pytest.mark.parametrize("run", [3, 64, 1 << 16])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda rng, i: rng.random(),
+        lambda rng, i: float(i),  # runs that do not overlap: one run gives each block
+        lambda rng, i: rng.choice([0.0, -0.0, 1.0]),  # ties across runs and blocks
+        lambda rng, i: rng.choice([math.inf, -math.inf, rng.uniform(-1, 1)]),
+    ],
+    ids=["random", "ascending", "ties", "infinities"],
+)
+def test_sorting_in_runs_merges_as_a_stable_sort(
+    make: Callable[[random.Random, int], float], run: int
+) -> None:
+    rng = random.Random(3)
+    values = [make(rng, i) for i in range(5000)]
+    ordered = _sorted_array(array("d", values), False, run)
+    assert ordered.tobytes() == array("d", sorted(values)).tobytes()  # -0.0 and 0.0 in order
+
+
+def test_trend_sorts_nan_first_as_go_does() -> None:
+    sink = TrendSink(parse_trend_stats("min,med,p(90)"))
+    sink.extend([3.0, math.nan, 1.0, 2.0, math.nan])
+    assert sink.percentile(0.5) == 1.0  # Go: NaN NaN 1 2 3
+    assert sink.percentile(0.75) == 2.0
+    sink.extend([0.5])
+    assert sink.percentile(0.5) == 0.5 + (1.0 - 0.5) * 0.5  # NaN NaN 0.5 1 2 3
+
+
 def test_trend_values_follow_the_configured_stats_and_keep_their_spelling() -> None:
     sink = TrendSink(parse_trend_stats("count,p(99.9),p(95.0),med,max"))
     sink.extend(float(v) for v in range(1, 1001))
@@ -157,7 +188,7 @@ def test_trend_values_follow_the_configured_stats_and_keep_their_spelling() -> N
 def test_exact_trend_stores_about_8_bytes_per_value() -> None:
     sink = TrendSink()
     sink.extend(random.Random(1).random() for _ in range(200_000))
-    sink.percentile(0.5)  # sorting happens in place: no second array kept
+    sink.percentile(0.5)  # the array sorted into replaces the one sorted: no second kept
     assert sink.buffer.itemsize == 8
     assert sink.nbytes / 200_000 < 8.6  # 8 bytes plus the array's growth slack
 

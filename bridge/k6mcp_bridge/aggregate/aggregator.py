@@ -54,8 +54,9 @@ _DEFAULT_STATS = tuple(stat.key for stat in DEFAULT_TREND_STATS)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 Pairs = frozenset[tuple[str, str]]
 Add = Callable[[float], None]
-Route = tuple[Add, tuple[tuple[Pairs, Add], ...]]
-"""A metric's sink ``add``, and each submetric's selector and ``add``."""
+Route = tuple[Add, tuple[tuple[Pairs, Add], ...], bool]
+"""A metric's sink ``add``, each submetric's selector and ``add``, and whether its points are
+kept (see :meth:`Aggregator.add`)."""
 
 
 @dataclass
@@ -115,15 +116,18 @@ class Aggregator:
         *,
         stream_thresholds: bool = True,
         k6_gauge_max: bool = False,
+        keep: frozenset[str] = frozenset(),
     ) -> None:
         """``trend_stats`` uses ``--summary-trend-stats`` syntax (ConfigError when invalid);
         ``bounded`` switches trends to a 1%-relative-error sketch; ``stream_thresholds`` takes
         the thresholds of ``Metric`` records; ``k6_gauge_max`` reports k6 v1.1.0's gauge max
-        (floored at 0, bug #6181) instead of the true max."""
+        (floored at 0, bug #6181) instead of the true max; :meth:`add` returns the points of
+        the metrics in ``keep``."""
         self.trend_stats = parse_trend_stats(trend_stats)
         self.bounded = bounded
         self.stream_thresholds = stream_thresholds
         self.k6_gauge_max = k6_gauge_max
+        self.keep = keep
         self.first_time: datetime | None = None
         self.last_time: datetime | None = None
         self.problems: list[ThresholdError] = []
@@ -139,24 +143,32 @@ class Aggregator:
 
     # --- the hot path ------------------------------------------------------------------------
 
-    def add(self, records: Sequence[Decoded]) -> None:
-        """Aggregate a batch, in stream order."""
+    def add(self, records: Sequence[Decoded]) -> list[Decoded]:
+        """Aggregate a batch, in stream order. Returns, in stream order, what is more than
+        numbers: its ``Metric`` messages and the points of the metrics in ``keep`` (the group
+        tree's ``checks`` and ``group_duration``), picked out in the same pass."""
         routes = self._routes
+        kept: list[Decoded] = []
+        keep = kept.append
         first = self.first_time or datetime.max.replace(tzinfo=timezone.utc)
         last = self.last_time or _EPOCH
         seen = None  # the decoders share one time object among a request's samples
         for start in range(0, len(records), CHUNK):
-            for data in records[start : start + CHUNK]:
-                if type(data) is not PointRecord:
-                    self._define(cast(MetricMessage, data).data)
-                    continue
+            # a Metric message has no .metric: the lookup's AttributeError picks it out
+            for data in cast("Sequence[PointRecord]", records[start : start + CHUNK]):
                 try:
-                    add, subs = routes[data.metric]
+                    add, subs, kept_metric = routes[data.metric]
                 except KeyError:
                     route = self._route_untyped(data.metric)
                     if route is None:
                         continue
-                    add, subs = route
+                    add, subs, kept_metric = route
+                except AttributeError:  # a Metric message (rare): no type check per point
+                    self._define(cast(MetricMessage, data).data)
+                    keep(data)
+                    continue
+                if kept_metric:
+                    keep(data)
                 value = data.value
                 add(value)
                 if subs:
@@ -177,6 +189,7 @@ class Aggregator:
                 sink.flush()
         if last is not _EPOCH:
             self.first_time, self.last_time = first, last
+        return kept
 
     def _route_untyped(self, name: str) -> Route | None:
         if name in BUILTIN_METRICS:
@@ -255,7 +268,7 @@ class Aggregator:
             for sub in self._subs[metric.key].values()
             if sub.sink is not None
         )
-        self._routes[metric.key] = (metric.sink.add, subs)
+        self._routes[metric.key] = (metric.sink.add, subs, metric.key in self.keep)
 
     def add_threshold(self, threshold: Threshold) -> None:
         """Evaluate ``threshold`` from now on; its selector becomes a submetric. The same

@@ -79,7 +79,7 @@ class Aggregation:
         self.settings = settings
         self.restored = restored
         bounded = settings.bounded or restored is not None
-        self.aggregator = Aggregator(settings.trend_stats, bounded)
+        self.aggregator = Aggregator(settings.trend_stats, bounded, keep=GroupTree.METRICS)
         windowed = [t for t in settings.thresholds if t.over_s is not None]
         for threshold in settings.thresholds:
             if threshold.over_s is None:
@@ -99,6 +99,9 @@ class Aggregation:
             default = gethostname() if export is None else f"{gethostname()}:{export}"
             self.keeper = StateKeeper(settings.state_instance or default)
         self.groups = GroupTree()
+        self.kept: list[Decoded] = []
+        """The last batch's ``Metric`` messages and group tree points (:meth:`Aggregator.add`):
+        all that plugins that want no points get of it."""
         if restored is not None:
             self._restore(restored)
         self.final: MetricsSnapshot | None = None
@@ -142,8 +145,8 @@ class Aggregation:
 
     def add(self, batch: Sequence[Decoded]) -> list[AnyMessage]:
         """Aggregate ``batch``; return the messages to deliver after it (maybe none)."""
-        self.aggregator.add(batch)
-        self.groups.add(batch)
+        self.kept = self.aggregator.add(batch)
+        self.groups.add(self.kept)
         last = self.aggregator.last_time
         messages = self._windows(final=False, batch=batch)
         if not self._interval or last is None:

@@ -169,41 +169,44 @@ def _records(decoded: list[_PointLine | _MetricLine]) -> tuple[list[Decoded], in
     """The internal records, and how many ``tags`` keys they were read from (points and
     submetrics), for :func:`_all_tags_seen`; ``ValueError`` for a time the model would refuse."""
     out: list[Decoded] = []
-    tagged = 0
+    tagged = len(decoded)  # every record a point with tags, until one is not
     append = out.append
     tag_sets = _tag_sets
     last_text: str | None = None
     last_time = None
     last_raw: msgspec.Raw | None = None
     last_tags: Tags | None = None
-    for record in decoded:
-        if type(record) is _PointLine:
-            data = record.data
+    for record in cast("list[_PointLine]", decoded):
+        data = record.data
+        try:
             text = data.time
-            if text != last_text:  # k6 stamps a request's samples with one time
-                last_time, last_text = validate_time(text), text
-            raw, metadata = data.tags, data.metadata
-            tags = None
-            if raw is not UNSET:
-                tagged += 1
-                if raw != last_raw:  # and one tag set (a memcmp, where a lookup hashes)
-                    last_tags = tag_sets.get(bytes(raw))  # inline: a call costs ~70 ns
-                    if last_tags is None:
-                        last_tags = _tags(raw)
-                    last_raw = raw
-                tags = last_tags
-            append(
-                PointRecord(
-                    record.metric,
-                    data.value,
-                    tags,
-                    None if metadata is UNSET else metadata,
-                    last_time,  # type: ignore[arg-type]  # set with last_text
-                )
-            )
-        else:
+        except AttributeError:  # a Metric line (rare): no type check per point
             submetrics = cast(_MetricLine, record).data.submetrics
+            tagged -= 1
             if submetrics:
                 tagged += sum(sub.tags is not UNSET for sub in submetrics)
-            append(_validate_metric({"data": msgspec.to_builtins(record.data)}))  # rare
+            append(_validate_metric({"data": msgspec.to_builtins(record.data)}))
+            continue
+        if text != last_text:  # k6 stamps a request's samples with one time
+            last_time, last_text = validate_time(text), text
+        raw, metadata = data.tags, data.metadata
+        if raw is UNSET:
+            tags = None
+            tagged -= 1
+        else:
+            if raw != last_raw:  # and one tag set (a memcmp, where a lookup hashes)
+                last_tags = tag_sets.get(bytes(raw))  # inline: a call costs ~70 ns
+                if last_tags is None:
+                    last_tags = _tags(raw)
+                last_raw = raw
+            tags = last_tags
+        append(
+            PointRecord(
+                record.metric,
+                data.value,
+                tags,
+                None if metadata is UNSET else metadata,
+                last_time,  # type: ignore[arg-type]  # set with last_text
+            )
+        )
     return out, tagged

@@ -212,11 +212,14 @@ class Pipeline:
         """Aggregate ``batch`` (adding any snapshot it completes) and send it to the plugins.
 
         Point messages are built only when a live plugin accepts them, once, for all of them."""
-        extra = self._aggregation.add(batch) if self._aggregation is not None else []
+        stage = self._aggregation
+        extra = stage.add(batch) if stage is not None else []
         self.stats.messages += len(batch)
         self._capture(now=last)  # before any commit can pass the offset it belongs to
         if self._workers:
-            messages = messages_of(batch, any(w.wants_points for w in self._workers))
+            points = any(w.wants_points for w in self._workers)
+            # without points, the batch's Metric messages, which the aggregation picked out
+            messages = messages_of(batch if points or stage is None else stage.kept, points)
             self._send(messages + extra if extra else messages)
         self._check()
         self._commit()

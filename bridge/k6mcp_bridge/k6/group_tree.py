@@ -20,8 +20,9 @@ k6's text summary lists checks differently (``internal/output/summary``): every 
 sample with a ``check`` tag counts towards that name, whatever its group (or without one), in
 the order first seen: :meth:`GroupTree.checks`.
 
-:class:`GroupTree` is fed the same batches as the aggregator. Per point it reads the message
-type and the metric name; only ``checks`` and ``group_duration`` points do more.
+:class:`GroupTree` is fed the ``Metric`` messages and the points of :attr:`GroupTree.METRICS`
+that the aggregator picks out of each batch as it aggregates it (one pass over the batch, not
+two); any other record it is given is skipped.
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ def _check(name: str, group_path: str, counts: list[int]) -> Check:
 
 class GroupTree:
     """k6's ``root_group`` and check counts, built from batches of MCP messages."""
+
+    METRICS = frozenset({"checks", "group_duration"})
+    """The metrics whose points it reads."""
 
     def __init__(self) -> None:
         self._root = _Node("", "")
