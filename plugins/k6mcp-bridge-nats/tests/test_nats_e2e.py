@@ -487,12 +487,12 @@ async def publish_unfinished(url: str) -> None:
     import nats
 
     from k6mcp_bridge.aggregate.state import RunState
-    from k6mcp_bridge_nats.publisher import ensure_stream
+    from k6mcp_bridge_nats.sender import ensure_streams
     from k6mcp_bridge_nats.subjects import subject
 
     client = await nats.connect(url)
     js = client.jetstream()
-    await ensure_stream(js)
+    await ensure_streams(js)
     state = RunState(
         instance="slow.runner",
         seq=1,
