@@ -21,18 +21,24 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from natslab import (  # noqa: E402
+    SCRIPT,
     NatsServer,
     assert_like_the_whole_run,
+    assert_same_buckets,
     assert_same_export,
     bridge,
     bridge_exe,
     env,
+    merge_nats,
+    publish,
+    serving,
+    store_whole,
+    stored_buckets,
     verdicts,
 )
 
 import k6lab  # noqa: E402
 
-SCRIPT = ROOT / "tests" / "k6_scripts" / "segments.js"
 PACED = Path(__file__).parent / "k6_scripts" / "paced.js"
 ABORT = Path(__file__).parent / "k6_scripts" / "abort.js"
 
@@ -43,60 +49,12 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    nats = NatsServer(tmp_path_factory.mktemp("nats"))
-    nats.start()
-    try:
+    with serving(tmp_path_factory.mktemp("nats")) as nats:
         yield nats
-    finally:
-        nats.stop()
 
 
 def k6(base_url: str, out: Path, *args: str, script: Path = SCRIPT) -> int:
     return k6lab.run_k6_to_file(base_url, script, out, *args)
-
-
-def publish(server: NatsServer, segment: Path, run: str, instance: str, *extra: str) -> str:
-    """Replay ``segment`` into a bridge with ``-p nats``; its stderr."""
-    done = bridge(
-        str(segment),
-        "--no-passthrough",
-        "-p",
-        "nats",
-        "-o",
-        f"nats.url={server.url}",
-        "-o",
-        f"nats.run={run}",
-        "-o",
-        f"nats.instance={instance}",
-        *extra,
-    )
-    assert done.returncode == 99, done.stderr[-3000:]  # its own `done: count>=90` fails
-    assert "final)" in done.stderr, done.stderr[-3000:]
-    return done.stderr
-
-
-def merge_nats(
-    server: NatsServer, run: str, export: Path, *args: str, script: Path = SCRIPT
-) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            bridge_exe(),
-            "merge",
-            "--nats",
-            server.url,
-            "--run",
-            run,
-            "--script",
-            str(script),
-            "--summary-export",
-            str(export),
-            *args,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env(),
-    )
 
 
 @pytest.fixture(scope="module")
@@ -156,21 +114,41 @@ def test_merge_nats_again_gets_the_same_states(server: NatsServer, runs: dict[st
 def test_a_merger_killed_with_9_and_restarted_reaches_the_same_result(
     server: NatsServer, runs: dict[str, Any]
 ) -> None:
+    """...and the store it feeds holds, in the run the restarted merger writes, every time
+    bucket of the whole test (it reads every window again, from the stream's start)."""
     tmp, segments = runs["tmp"], runs["segments"]
     publish(server, segments[0], "kill.run", "runner.0")
     publish(server, segments[1], "kill.run", "runner.1")
-    export = tmp / "killed.json"
-    first = merge_nats(server, "kill.run", export, "--instances", "3", "--timeout", "60")
-    time.sleep(3)  # it has taken (and holds) the two states
+    export, store = tmp / "killed.json", tmp / "killed.db"
+    args = ("--instances", "3", "--timeout", "60", "-p", "store", "-o", f"store.path={store}")
+    first = merge_nats(server, "kill.run", export, *args)
+    time.sleep(3)  # it has taken (and holds) the two states, and stored their windows
     assert first.poll() is None
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=10)
+    [killed] = stored_runs(store)
     publish(server, segments[2], "kill.run", "runner.2")
-    second = merge_nats(server, "kill.run", export, "--instances", "3", "--timeout", "60")
+    second = merge_nats(server, "kill.run", export, *args)
     _, err = second.communicate(timeout=90)
     assert second.returncode == 99, err[-3000:]
     assert "merged 3 instances" in err
     assert_same_export(json.loads(export.read_text()), runs["nats"])
+    whole = tmp / "kill-whole.db"
+    store_whole(segments, whole)
+    restarted, _ = stored_runs(store)  # newest first
+    assert restarted.state == "finished" and killed.state == "running"
+    stored = [stored_buckets(store, run.id).values() for run in (killed, restarted)]
+    samples = [sum(bucket.count for bucket in buckets) for buckets in stored]
+    assert 0 < samples[0] < samples[1]  # killed with two runners' windows stored, of three
+    assert assert_same_buckets(store, whole, restarted.id) > 10
+
+
+def stored_runs(store: Path) -> list[Any]:
+    """The runs of a store, newest first."""
+    from k6mcp_bridge.store.query import Store
+
+    with Store(store) as opened:
+        return opened.runs()
 
 
 def slow_feed(source: Path, seconds: float) -> str:
@@ -237,10 +215,16 @@ def test_the_broker_stopped_mid_run_costs_the_other_plugins_nothing(
     assert elapsed < 20, elapsed
     assert "nats: disconnected from" in err, err
     assert "final); " in err and "disconnections" in err, err  # and it says so at the end
-    export = tmp / "outage.json"
-    merged = merge_nats(server, "outage.run", export, "--instances", "3", "--timeout", "30")
+    assert "NOT published" not in err, err  # every state and window, once the broker was back
+    export, store, whole = tmp / "outage.json", tmp / "outage.db", tmp / "outage-whole.db"
+    into_store = ("-p", "store", "-o", f"store.path={store}")
+    merged = merge_nats(
+        server, "outage.run", export, "--instances", "3", "--timeout", "30", *into_store
+    )
     _, merged_err = merged.communicate(timeout=60)
     assert merged.returncode == 99, merged_err[-3000:]
+    store_whole([segments[0], segments[1], paced], whole)
+    assert assert_same_buckets(store, whole) > 10  # no window lost while the broker was away
     files = tmp / "outage-files.json"
     from_files = bridge(
         "merge",
