@@ -43,7 +43,7 @@ from k6mcp_bridge.messages import Window
 from .connection import Credentials, connect_options, credentials_from_env
 from .sender import ensure_streams
 from .subjects import STREAM, durable_name, run_filter
-from .windows import WindowReader
+from .windows import WindowReader, skipped
 
 log = logging.getLogger("k6mcp_bridge.nats")
 
@@ -187,13 +187,7 @@ async def _take(message: Any, held: dict[str, tuple[RunState, Any]]) -> bool:
     try:
         state = RunState.model_validate_json(message.data)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        log.warning(
-            "nats: %s holds no k6mcp-bridge state (%s: %s): skipped",
-            message.subject,
-            ".".join(str(part) for part in first["loc"]),
-            first["msg"],
-        )
+        skipped(message.subject, "state", exc)
         await _safely(message.term())
         return False
     known = held.get(state.instance)

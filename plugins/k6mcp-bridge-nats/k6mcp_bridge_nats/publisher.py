@@ -76,7 +76,7 @@ class NatsConfig(Credentials):
 
 class NatsPlugin(Plugin):
     name = "nats"
-    description = "Publishes the run's mergeable state to NATS JetStream (merge --nats reads it)"
+    description = "Publishes the run's mergeable state and windows to NATS JetStream (merge --nats)"
     Config = NatsConfig
     config: NatsConfig
     accepts = frozenset({"metric", "window", "metrics"})

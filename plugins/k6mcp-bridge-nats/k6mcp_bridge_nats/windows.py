@@ -111,13 +111,7 @@ class WindowReader:
         try:
             return WindowMessage.model_validate_json(message.data).data
         except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            log.warning(
-                "nats: %s holds no k6mcp-bridge window (%s: %s): skipped",
-                message.subject,
-                ".".join(str(part) for part in first["loc"]),
-                first["msg"],
-            )
+            skipped(message.subject, "window", exc)
             return None
 
     async def _subscribe(self) -> Any:
@@ -139,3 +133,15 @@ class WindowReader:
             return False
         info = await self._subscription.consumer_info()
         return bool(info.num_pending == 0)
+
+
+def skipped(subject: str, what: str, exc: ValidationError) -> None:
+    """Say that a message on ``subject`` holds no ``what`` (a state, a window) and why."""
+    first = exc.errors(include_url=False)[0]
+    log.warning(
+        "nats: %s holds no k6mcp-bridge %s (%s: %s): skipped",
+        subject,
+        what,
+        ".".join(str(part) for part in first["loc"]),
+        first["msg"],
+    )

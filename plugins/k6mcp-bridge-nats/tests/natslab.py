@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -18,7 +19,13 @@ import pytest
 from k6mcp_bridge.aggregate.buckets import Bucket
 
 ROOT = Path(__file__).resolve().parents[3]
+if str(ROOT / "tests") not in sys.path:  # the core's test parts (k6lab, reportlab, storelab)
+    sys.path.insert(0, str(ROOT / "tests"))
 SCRIPT = ROOT / "tests" / "k6_scripts" / "segments.js"
+NEEDS_SERVER = pytest.mark.skipif(
+    shutil.which("nats-server") is None, reason="needs nats-server (Debian package nats-server)"
+)
+"""``pytestmark`` of the modules that start one."""
 
 
 def bridge_exe() -> str:
@@ -142,6 +149,42 @@ def merge_nats(
         text=True,
         env=env(),
     )
+
+
+def start_runner(
+    server: NatsServer,
+    base_url: str,
+    script: Path,
+    run: str,
+    index: int,
+    *k6_args: str,
+    address: str = "",
+) -> list[subprocess.Popen[bytes]]:
+    """Real k6 running segment ``index`` of ``script`` (``k6lab.SEGMENTS``) with ``--out json=-``
+    piped into a bridge with ``-p nats`` (instance ``runner.INDEX``, interval 0.3 s): ``[k6,
+    bridge]``, both started; the bridge's stderr is a pipe."""
+    import k6lab
+
+    command = [*k6lab.k6_run_args(address), "--quiet", "--out", "json=-", *k6_args]
+    command += [*k6lab.segment_args(k6lab.SEGMENTS[index]), str(script)]
+    k6 = subprocess.Popen(
+        command, env=k6lab.k6_env(base_url), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    options = [f"url={server.url}", f"run={run}", f"instance=runner.{index}", "interval=0.3"]
+    runner = [bridge_exe(), "-", "--no-passthrough", "-p", "nats"]
+    runner += [f"-onats.{option}" for option in options]
+    publisher = subprocess.Popen(runner, stdin=k6.stdout, stderr=subprocess.PIPE, env=env())
+    assert k6.stdout is not None
+    k6.stdout.close()
+    return [k6, publisher]
+
+
+def kill_left(processes: Sequence[subprocess.Popen[Any]]) -> None:
+    """Kill (and reap) those of ``processes`` still running: a test that failed half-way."""
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
 
 
 def store_whole(segments: Sequence[Path], store: Path) -> None:

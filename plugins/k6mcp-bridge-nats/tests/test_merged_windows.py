@@ -5,39 +5,32 @@ sample, and the HTML report drawn from it has charts."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from natslab import (  # noqa: E402
+from natslab import (
+    NEEDS_SERVER,
     NatsServer,
     assert_same_buckets,
-    bridge_exe,
-    env,
+    kill_left,
     merge_nats,
     serving,
+    start_runner,
     store_whole,
     stored_buckets,
 )
 
-import k6lab  # noqa: E402
-from reportlab import chart_json  # noqa: E402
+import k6lab  # natslab puts the core's test parts on the path
+from reportlab import chart_json
 
 PACED = Path(__file__).parent / "k6_scripts" / "paced.js"
 RUN = "windows.run"
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("nats-server") is None, reason="needs nats-server (Debian package nats-server)"
-)
+pytestmark = NEEDS_SERVER
 
 
 @pytest.fixture(scope="module")
@@ -74,24 +67,8 @@ def live(server: NatsServer, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     while_running: list[int] = []
     with k6lab.serve() as base_url:
         try:
-            for index, segment in enumerate(k6lab.SEGMENTS):
-                command = [*k6lab.k6_run_args(), "--quiet", "--out", "json=-"]
-                command += ["--out", f"json={files[index]}", *k6lab.segment_args(segment)]
-                k6 = subprocess.Popen(
-                    [*command, str(PACED)],
-                    env=k6lab.k6_env(base_url),
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                )
-                assert k6.stdout is not None
-                options = [f"url={server.url}", f"run={RUN}", f"instance=runner.{index}"]
-                runner = [bridge_exe(), "-", "--no-passthrough", "-p", "nats"]
-                runner += ["-o", "nats.interval=0.3", *(f"-onats.{o}" for o in options)]
-                publisher = subprocess.Popen(
-                    runner, stdin=k6.stdout, stderr=subprocess.PIPE, env=env()
-                )
-                processes += [k6, publisher]
-                k6.stdout.close()
+            for index, file in enumerate(files):
+                processes += start_runner(server, base_url, PACED, RUN, index, f"--out=json={file}")
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and all(p.poll() is None for p in processes[::2]):
                 while_running.append(stored_samples(store))
@@ -100,10 +77,7 @@ def live(server: NatsServer, tmp_path_factory: pytest.TempPathFactory) -> dict[s
             errors = [process.communicate(timeout=60)[1].decode() for process in processes[1::2]]
             _, merger_err = merger.communicate(timeout=90)
         finally:
-            for process in [*processes, merger]:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait(10)
+            kill_left([*processes, merger])
     whole = tmp / "whole.db"
     store_whole(files, whole)
     return {

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from natslab import (  # noqa: E402
+    NEEDS_SERVER,
     SCRIPT,
     NatsServer,
     assert_like_the_whole_run,
@@ -29,9 +29,11 @@ from natslab import (  # noqa: E402
     bridge,
     bridge_exe,
     env,
+    kill_left,
     merge_nats,
     publish,
     serving,
+    start_runner,
     store_whole,
     stored_buckets,
     verdicts,
@@ -42,9 +44,7 @@ import k6lab  # noqa: E402
 PACED = Path(__file__).parent / "k6_scripts" / "paced.js"
 ABORT = Path(__file__).parent / "k6_scripts" / "abort.js"
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("nats-server") is None, reason="needs nats-server (Debian package nats-server)"
-)
+pytestmark = NEEDS_SERVER
 
 
 @pytest.fixture(scope="module")
@@ -356,21 +356,9 @@ def test_the_merger_hands_the_merged_run_to_its_plugins_while_the_runners_run(
         server, "live.run", tmp / "live-merged.json", "--instances", "3", "--timeout", "60",
         "-p", "store", "-o", f"store.path={store}",
     )  # fmt: skip
-    options = [f"url={server.url}", "run=live.run", "instance=runner.2", "interval=0.3"]
-    runner = [bridge_exe(), "-", "--no-passthrough", "-p", "nats"]
-    runner += [arg for option in options for arg in ("-o", f"nats.{option}")]
     seen_while_running: list[int] = []
     with k6lab.serve() as base_url:
-        segment = k6lab.segment_args(k6lab.SEGMENTS[2])
-        k6 = subprocess.Popen(
-            [*k6lab.k6_run_args(), "--quiet", "--out", "json=-", *segment, str(PACED)],
-            env=k6lab.k6_env(base_url),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        assert k6.stdout is not None
-        publisher = subprocess.Popen(runner, stdin=k6.stdout, stderr=subprocess.PIPE, env=env())
-        k6.stdout.close()
+        k6, publisher = start_runner(server, base_url, PACED, "live.run", 2)
         try:
             deadline = time.monotonic() + 60
             while k6.poll() is None and time.monotonic() < deadline:
@@ -382,10 +370,7 @@ def test_the_merger_hands_the_merged_run_to_its_plugins_while_the_runners_run(
             _, runner_err = publisher.communicate(timeout=60)
             _, merger_err = merger.communicate(timeout=60)
         finally:
-            for process in (k6, publisher, merger):
-                if process.poll() is None:
-                    process.kill()
-                    process.wait(10)
+            kill_left([k6, publisher, merger])
     assert publisher.returncode == 99, runner_err[-3000:]
     assert merger.returncode == 99, merger_err[-3000:]
     live = [done for done in seen_while_running if 60 < done < 90]
@@ -419,31 +404,17 @@ def test_a_global_abort_on_fail_threshold_stops_every_runner_through_its_rest_ap
     started = time.monotonic()
     with k6lab.serve() as base_url:
         try:
-            for index, (segment, address) in enumerate(zip(k6lab.SEGMENTS, addresses, strict=True)):
-                command = [*k6lab.k6_run_args(address), "--no-thresholds", "--quiet"]
-                command += ["--out", "json=-", *k6lab.segment_args(segment), str(ABORT)]
-                k6 = subprocess.Popen(
-                    command,
-                    env=k6lab.k6_env(base_url),
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
+            for index, address in enumerate(addresses):
+                processes += start_runner(
+                    server, base_url, ABORT, "abort.run", index, "--no-thresholds", address=address
                 )
-                assert k6.stdout is not None
-                options = [f"url={server.url}", "run=abort.run", f"instance=runner.{index}"]
-                runner = [bridge_exe(), "-", "--no-passthrough", "-p", "nats", "-o"]
-                runner += ["nats.interval=0.3", *(f"-onats.{option}" for option in options)]
-                processes += [k6, subprocess.Popen(runner, stdin=k6.stdout, env=env())]
-                k6.stdout.close()
             codes = [process.wait(60) for process in processes[::2]]
             elapsed = time.monotonic() - started
             for process in processes[1::2]:
-                process.wait(60)
+                process.communicate(timeout=60)
             _, err = merger.communicate(timeout=60)
         finally:
-            for process in [*processes, merger]:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait(10)
+            kill_left([*processes, merger])
     assert codes == [103, 103, 103], err[-3000:]  # k6's exit code when stopped from its API
     assert elapsed < 16, elapsed  # each would run about 20 s
     assert merger.returncode == 99, err[-3000:]
