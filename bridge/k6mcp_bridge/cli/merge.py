@@ -123,7 +123,7 @@ def merge_states(
             feed = MergedFeed(plugins, settings, aggregation, f"merge {source}", stop)
         if nats is not None:
             live = None if feed is None else _live(feed, list(read))
-            windows = None if feed is None else feed.windows
+            windows = feed.windows if feed is not None and plugins else None
             read += _from_nats(nats, run, instances, timeout, live, windows)
         merged = merge(read)
         if feed is not None:

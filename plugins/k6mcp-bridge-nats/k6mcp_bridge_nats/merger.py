@@ -32,6 +32,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -52,7 +53,8 @@ ACK_WAIT_S = 6.0
 HEARTBEAT_S = 2.0
 FETCH_S = 1.0
 DRAIN_S = 10.0
-"""At least this long to read the window stream to its end, once every final state is in."""
+"""Once every final state is in, the window stream is read to its end, unless this long passes
+without a window read."""
 
 
 class MergeTimeout(BridgeError):
@@ -111,7 +113,7 @@ async def _collect(
         js = client.jetstream()
         await ensure_streams(js)  # the merger may start before any runner
         if on_windows is not None:
-            reader = WindowReader(js, run, on_windows)
+            reader = WindowReader(js, run, on_windows, lambda name: _first_time(held, name))
             following = asyncio.get_running_loop().create_task(reader.follow())
         subscription = await js.pull_subscribe(
             run_filter(run),
@@ -136,6 +138,8 @@ async def _collect(
             newer = [await _take(message, held) for message in messages]
             if on_states is not None and any(newer):
                 on_states([state for state, _ in held.values()])
+            if reader is not None and any(newer):
+                reader.release()  # the windows that waited for their instance's state
             if time.monotonic() >= beat:
                 beat = time.monotonic() + HEARTBEAT_S
                 for _, message in held.values():
@@ -145,7 +149,7 @@ async def _collect(
         if reader is not None and following is not None:
             reader.stopped = True
             await following
-            await _drain(reader, run, max(deadline, time.monotonic() + DRAIN_S))
+            await _drain(reader, run)
         states = [state for state, _ in held.values()]
         if instances is not None and len(held) > instances:
             log.warning(
@@ -164,14 +168,20 @@ async def _collect(
             await asyncio.wait_for(client.close(), 3.0)
 
 
-async def _drain(reader: WindowReader, run: str, deadline: float) -> None:
-    if await reader.drain(deadline):
-        log.info(
-            "nats: %d windows of run %r%s",
-            reader.windows,
-            run,
-            f" ({reader.duplicates} sent twice, counted once)" if reader.duplicates else "",
-        )
+def _first_time(held: dict[str, tuple[RunState, Any]], instance: str) -> datetime | None:
+    known = held.get(instance)
+    return None if known is None else known[0].first_time
+
+
+async def _drain(reader: WindowReader, run: str) -> None:
+    if await reader.drain(DRAIN_S):
+        notes = [
+            f"{reader.duplicates} sent twice, counted once" if reader.duplicates else "",
+            f"{reader.earlier} of an earlier run of that name left out" if reader.earlier else "",
+            f"{reader.unplaced} of instances without a state left out" if reader.unplaced else "",
+        ]
+        said = "; ".join(note for note in notes if note)
+        log.info("nats: %d windows of run %r%s", reader.windows, run, f" ({said})" if said else "")
     else:
         log.warning(
             "nats: the windows of run %r could not be read to the end (%d read): the merged "

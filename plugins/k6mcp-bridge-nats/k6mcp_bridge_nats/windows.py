@@ -9,6 +9,13 @@ window (2 minutes) by ``Nats-Msg-Id``, and the reader drops any id it has alread
 after a longer outage). A consumer lost (the broker restarted, the consumer went idle) is made
 again from the stream sequence after the last one read.
 
+A run's name may have served before (a TestRun applied again, ``demo`` run twice): the stream
+then also holds the windows of earlier runs, under the same instance names. A window goes on
+only once the merger holds a state of its instance, and only if it ends after that state's
+``first_time`` (the instance's earliest sample in the run whose state counts; a bridge resumed
+from its checkpoint keeps it): an earlier run's windows end before it and are left out, so the
+buckets match the states. Until then the instance's windows wait.
+
 When the merger has every final state, :meth:`WindowReader.drain` reads the stream to its end:
 a publisher sends its windows before any state that counts their samples, so by then every
 window of every final instance is there.
@@ -20,13 +27,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from k6mcp_bridge.messages import Window, WindowMessage
 
-from .subjects import WINDOW_PREFIX, WINDOW_STREAM, run_filter
+from .subjects import WINDOW_PREFIX, WINDOW_STREAM, run_filter, untoken
 
 log = logging.getLogger("k6mcp_bridge.nats")
 
@@ -37,12 +45,23 @@ IDLE_S = 60.0
 
 
 class WindowReader:
-    """Reads the windows of ``run`` and hands each new one to ``on_windows``, in stream order."""
+    """Reads the windows of ``run`` and hands each new one of the current run to ``on_windows``
+    (see the module), in stream order per instance; ``since(instance)`` is the ``first_time`` of
+    the state held for it (None: no state, or none with a sample, yet)."""
 
-    def __init__(self, js: Any, run: str, on_windows: Callable[[list[Window]], None]) -> None:
+    def __init__(
+        self,
+        js: Any,
+        run: str,
+        on_windows: Callable[[list[Window]], None],
+        since: Callable[[str], datetime | None],
+    ) -> None:
         self._js = js
         self._run = run
         self._on_windows = on_windows
+        self._since = since
+        self._waiting: dict[str, list[Window]] = {}
+        """Instance → its windows read before the merger held a state of it with a sample."""
         self._subscription: Any = None
         self._next = 1
         """The stream sequence to read next."""
@@ -51,6 +70,8 @@ class WindowReader:
         """Messages left after the last one read (None: not known yet)."""
         self.windows = 0
         self.duplicates = 0
+        self.earlier = 0
+        """Windows of an earlier run of the same name, left out."""
         self.stopped = False
 
     async def follow(self) -> None:
@@ -58,18 +79,36 @@ class WindowReader:
         while not self.stopped:
             await self.poll()
 
-    async def drain(self, deadline: float) -> bool:
-        """Read until the stream holds nothing more for this run (or ``deadline``, monotonic):
-        True when it got there."""
-        while time.monotonic() < deadline:
+    async def drain(self, idle_s: float) -> bool:
+        """Read until the stream holds nothing more for this run, or until ``idle_s`` seconds
+        pass without a window read (the broker is away): True when it got there."""
+        moved = time.monotonic()
+        while time.monotonic() - moved < idle_s:
             try:
                 if self._pending == 0 and await self._caught_up():
+                    self.release()
                     return True
             except Exception as exc:  # the broker is away: try again
                 log.debug("nats: %s", exc)
                 await asyncio.sleep(FETCH_S)
-            await self.poll()
+            if await self.poll():
+                moved = time.monotonic()
+        self.release()
         return False
+
+    @property
+    def unplaced(self) -> int:
+        """Windows of instances the merger holds no state (with a sample) of."""
+        return sum(len(windows) for windows in self._waiting.values())
+
+    def release(self) -> None:
+        """Hand on the waiting windows of the instances that now have a state."""
+        fresh: list[Window] = []
+        for instance in list(self._waiting):
+            since = self._since(instance)
+            if since is not None:
+                fresh += self._current(self._waiting.pop(instance), since)
+        self._hand_on(fresh)
 
     async def poll(self) -> int:
         """One fetch: the windows it gave (new ones handed on)."""
@@ -87,18 +126,33 @@ class WindowReader:
             else:
                 self._pending = 0 if self._pending is None else self._pending
             return 0
-        fresh = []
+        fresh: list[Window] = []
         for message in messages:
             metadata = message.metadata
             self._next = max(self._next, metadata.sequence.stream + 1)
             self._pending = metadata.num_pending
             window = self._window(message)
-            if window is not None:
-                fresh.append(window)
-        if fresh:
-            self.windows += len(fresh)
-            self._on_windows(fresh)
+            if window is None:
+                continue
+            instance = untoken(message.subject.rsplit(".", 1)[1])
+            since = self._since(instance)
+            if since is None or instance in self._waiting:
+                self._waiting.setdefault(instance, []).append(window)
+            else:
+                fresh += self._current([window], since)
+        self.release()
+        self._hand_on(fresh)
         return len(messages)
+
+    def _current(self, windows: list[Window], since: datetime) -> list[Window]:
+        current = [window for window in windows if window.end > since]
+        self.earlier += len(windows) - len(current)
+        return current
+
+    def _hand_on(self, windows: list[Window]) -> None:
+        if windows:
+            self.windows += len(windows)
+            self._on_windows(windows)
 
     def _window(self, message: Any) -> Window | None:
         """The window ``message`` holds; None for one seen before or one that is no window."""

@@ -143,6 +143,27 @@ def test_a_merger_killed_with_9_and_restarted_reaches_the_same_result(
     assert assert_same_buckets(store, whole, restarted.id) > 10
 
 
+def test_windows_of_an_earlier_run_of_the_same_name_are_left_out(
+    server: NatsServer, runs: dict[str, Any]
+) -> None:
+    """``runner.2`` of run ``again.run`` ran before (the third segment), then again (the paced
+    one, later): the merged run's buckets are those of the runs whose states count."""
+    tmp, segments = runs["tmp"], runs["segments"]
+    publish(server, segments[2], "again.run", "runner.2")  # the earlier run
+    for index, segment in enumerate([segments[0], segments[1], tmp / "paced.json"]):
+        publish(server, segment, "again.run", f"runner.{index}")
+    store, whole = tmp / "again.db", tmp / "again-whole.db"
+    merged = merge_nats(
+        server, "again.run", tmp / "again.json", "--instances", "3", "--timeout", "30",
+        "-p", "store", "-o", f"store.path={store}",
+    )  # fmt: skip
+    _, err = merged.communicate(timeout=60)
+    assert merged.returncode == 99, err[-3000:]
+    assert "of an earlier run of that name left out" in err, err[-3000:]
+    store_whole([segments[0], segments[1], tmp / "paced.json"], whole)
+    assert assert_same_buckets(store, whole) > 10
+
+
 def stored_runs(store: Path) -> list[Any]:
     """The runs of a store, newest first."""
     from k6mcp_bridge.store.query import Store
