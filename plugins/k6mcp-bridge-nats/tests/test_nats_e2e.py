@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -146,10 +148,13 @@ def test_a_merger_killed_with_9_and_restarted_reaches_the_same_result(
 def test_windows_of_an_earlier_run_of_the_same_name_are_left_out(
     server: NatsServer, runs: dict[str, Any]
 ) -> None:
-    """``runner.2`` of run ``again.run`` ran before (the third segment), then again (the paced
-    one, later): the merged run's buckets are those of the runs whose states count."""
+    """``runner.2`` of run ``again.run`` ran a minute before (the third segment's samples, a
+    minute earlier), then again (the paced one): the merged run's buckets are those of the runs
+    whose states count."""
     tmp, segments = runs["tmp"], runs["segments"]
-    publish(server, segments[2], "again.run", "runner.2")  # the earlier run
+    earlier = tmp / "earlier.json"
+    earlier.write_text(shifted(segments[2].read_text(), -60.0))
+    publish(server, earlier, "again.run", "runner.2")
     for index, segment in enumerate([segments[0], segments[1], tmp / "paced.json"]):
         publish(server, segment, "again.run", f"runner.{index}")
     store, whole = tmp / "again.db", tmp / "again-whole.db"
@@ -162,6 +167,23 @@ def test_windows_of_an_earlier_run_of_the_same_name_are_left_out(
     assert "of an earlier run of that name left out" in err, err[-3000:]
     store_whole([segments[0], segments[1], tmp / "paced.json"], whole)
     assert assert_same_buckets(store, whole) > 10
+
+
+STAMP = re.compile(r"(.*T\d\d:\d\d:\d\d)(\.\d+|)(.*)")
+"""k6's sample time: the clock to the second, the fraction, the zone (``Z``, ``+02:00``)."""
+
+
+def shifted(k6_json: str, seconds: float) -> str:
+    """k6's JSON lines with every sample ``seconds`` later (RFC 3339, nanoseconds kept)."""
+    lines = []
+    for line in k6_json.splitlines():
+        record = json.loads(line)
+        if record["type"] == "Point":
+            clock, fraction, zone = STAMP.fullmatch(record["data"]["time"]).groups()  # type: ignore[union-attr]
+            moved = datetime.fromisoformat(clock) + timedelta(seconds=seconds)
+            record["data"]["time"] = f"{moved.isoformat()}{fraction}{zone}"
+        lines.append(json.dumps(record) + "\n")
+    return "".join(lines)
 
 
 def stored_runs(store: Path) -> list[Any]:
