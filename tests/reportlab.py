@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,6 +28,14 @@ from k6mcp_bridge.messages import (
 
 HOSTILE = "<script>alert(1)</script> \"q\" 's' \u2028 \x01 &amp;"
 T0 = datetime(2026, 11, 25, 8, 0, 0, tzinfo=timezone.utc)
+
+
+def chart_json(path: Path) -> dict[str, Any]:
+    """The charts' data a report page holds (its ``<script type="application/json" id="data">``)."""
+    page = path.read_text(encoding="utf-8")
+    match = re.search(r'<script type="application/json" id="data">(.*?)</script>', page, re.S)
+    assert match is not None
+    return json.loads(match.group(1))  # type: ignore[no-any-return]
 
 
 def rollup(metric: str, kind: MetricType, values: Iterable[float], **tags: str) -> SeriesRollup:

@@ -3,23 +3,13 @@ baseline run from the store drawn over a run and compared in its tables."""
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
-from typing import Any
 
 from conftest import K6_SAMPLES
-from reportlab import render
+from reportlab import chart_json, render
 from storelab import cli, runs_json
 
 SAMPLE = K6_SAMPLES / "json-full-2vus.jsonl"
-
-
-def chart_json(path: Path) -> dict[str, Any]:
-    page = path.read_text(encoding="utf-8")
-    match = re.search(r'<script type="application/json" id="data">(.*?)</script>', page, re.S)
-    assert match is not None
-    return json.loads(match.group(1))  # type: ignore[no-any-return]
 
 
 def test_a_report_rebuilt_from_the_store_equals_the_live_one(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ..aggregate.aggregator import ThresholdResult
     from ..aggregate.state import RunState
     from ..delivery.merged_feed import MergedFeed
+    from ..messages import Window
     from ..plugin import PluginReport
 
 
@@ -122,7 +123,8 @@ def merge_states(
             feed = MergedFeed(plugins, settings, aggregation, f"merge {source}", stop)
         if nats is not None:
             live = None if feed is None else _live(feed, list(read))
-            read += _from_nats(nats, run, instances, timeout, live)
+            windows = feed.windows if feed is not None and plugins else None
+            read += _from_nats(nats, run, instances, timeout, live, windows)
         merged = merge(read)
         if feed is not None:
             snapshot = feed.finish(read)
@@ -185,6 +187,7 @@ def _from_nats(
     instances: int | None,
     timeout: float,
     on_states: Callable[[list[RunState]], None] | None,
+    on_windows: Callable[[list[Window]], None] | None,
 ) -> list[RunState]:
     if run is None:
         raise ConfigError("--nats needs --run NAME: the run whose states to merge")
@@ -196,4 +199,6 @@ def _from_nats(
             "pip install ./plugins/k6mcp-bridge-nats (from a checkout of k6mcp-bridge)"
         ) from None
     log.info("waiting for the final states of run %r at %s (timeout %g s)", run, url, timeout)
-    return states_from_nats(url, run, instances, timeout, on_states=on_states)
+    return states_from_nats(
+        url, run, instances, timeout, on_states=on_states, on_windows=on_windows
+    )

@@ -16,9 +16,13 @@ end the held states are given back (``nak``), so a later ``merge --nats`` of the
 them at once.
 
 Each time an instance's newer state arrives, ``on_states`` gets every instance's newest (``merge
---nats`` hands the merged run to its plugins, live). It finishes when ``instances`` instances
-(or, without it, every instance seen, once one second passes with nothing new) have sent a final
-state. On timeout it raises :class:`MergeTimeout` (exit 75) naming what is missing.
+--nats`` hands the merged run to its plugins, live). With ``on_windows``, every window of the run
+(each instance's closed time buckets) goes there too, as it arrives, read from the start of the
+stream (:mod:`.windows`); before it returns, the window stream is read to its end.
+
+It finishes when ``instances`` instances (or, without it, every instance seen, once one second
+passes with nothing new) have sent a final state. On timeout it raises :class:`MergeTimeout`
+(exit 75) naming what is missing.
 """
 
 from __future__ import annotations
@@ -28,16 +32,19 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from k6mcp_bridge.aggregate.state import RunState
 from k6mcp_bridge.errors import BridgeError, ExitStatus, SourceError
+from k6mcp_bridge.messages import Window
 
 from .connection import Credentials, connect_options, credentials_from_env
-from .publisher import ensure_stream
+from .sender import ensure_streams
 from .subjects import STREAM, durable_name, run_filter
+from .windows import WindowReader, skipped
 
 log = logging.getLogger("k6mcp_bridge.nats")
 
@@ -45,6 +52,9 @@ ACK_WAIT_S = 6.0
 """How long the server waits for the merger's word on a state before sending it again."""
 HEARTBEAT_S = 2.0
 FETCH_S = 1.0
+DRAIN_S = 10.0
+"""Once every final state is in, the window stream is read to its end, unless this long passes
+without a window read."""
 
 
 class MergeTimeout(BridgeError):
@@ -60,13 +70,15 @@ def states_from_nats(
     timeout: float = 600.0,
     credentials: Credentials | None = None,
     on_states: Callable[[list[RunState]], None] | None = None,
+    on_windows: Callable[[list[Window]], None] | None = None,
 ) -> list[RunState]:
     """Each instance's newest state of ``run``, once they are all final (see the module).
     ``on_states`` is called with each instance's newest state every time one of them gets a
-    newer one (the merged run, live)."""
+    newer one (the merged run, live); ``on_windows`` with the windows of the run as they come,
+    each once."""
     credentials = credentials_from_env() if credentials is None else credentials
     options = connect_options(credentials)
-    return asyncio.run(_collect(url, run, instances, timeout, options, on_states))
+    return asyncio.run(_collect(url, run, instances, timeout, options, on_states, on_windows))
 
 
 async def _collect(
@@ -76,6 +88,7 @@ async def _collect(
     timeout: float,
     options: dict[str, Any],
     on_states: Callable[[list[RunState]], None] | None,
+    on_windows: Callable[[list[Window]], None] | None = None,
 ) -> list[RunState]:
     import nats
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -94,9 +107,14 @@ async def _collect(
     # once connected, a broker that goes away is waited for until the timeout
     client.options["max_reconnect_attempts"] = -1
     held: dict[str, tuple[RunState, Any]] = {}
+    reader: WindowReader | None = None
+    following: asyncio.Task[None] | None = None
     try:
         js = client.jetstream()
-        await ensure_stream(js)  # the merger may start before any runner
+        await ensure_streams(js)  # the merger may start before any runner
+        if on_windows is not None:
+            reader = WindowReader(js, run, on_windows, lambda name: _first_time(held, name))
+            following = asyncio.get_running_loop().create_task(reader.follow())
         subscription = await js.pull_subscribe(
             run_filter(run),
             durable=durable_name(run),
@@ -120,12 +138,18 @@ async def _collect(
             newer = [await _take(message, held) for message in messages]
             if on_states is not None and any(newer):
                 on_states([state for state, _ in held.values()])
+            if reader is not None and any(newer):
+                reader.release()  # the windows that waited for their instance's state
             if time.monotonic() >= beat:
                 beat = time.monotonic() + HEARTBEAT_S
                 for _, message in held.values():
                     await _safely(message.in_progress())
             if _complete(held, instances, quiet=not messages):
                 break
+        if reader is not None and following is not None:
+            reader.stopped = True
+            await following
+            await _drain(reader, run)
         states = [state for state, _ in held.values()]
         if instances is not None and len(held) > instances:
             log.warning(
@@ -136,10 +160,35 @@ async def _collect(
             )
         return states
     finally:
+        if following is not None and not following.done():
+            following.cancel()
         for _, message in held.values():
             await _safely(message.nak())
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.close(), 3.0)
+
+
+def _first_time(held: dict[str, tuple[RunState, Any]], instance: str) -> datetime | None:
+    known = held.get(instance)
+    return None if known is None else known[0].first_time
+
+
+async def _drain(reader: WindowReader, run: str) -> None:
+    if await reader.drain(DRAIN_S):
+        notes = [
+            f"{reader.duplicates} sent twice, counted once" if reader.duplicates else "",
+            f"{reader.earlier} of an earlier run of that name left out" if reader.earlier else "",
+            f"{reader.unplaced} of instances without a state left out" if reader.unplaced else "",
+        ]
+        said = "; ".join(note for note in notes if note)
+        log.info("nats: %d windows of run %r%s", reader.windows, run, f" ({said})" if said else "")
+    else:
+        log.warning(
+            "nats: the windows of run %r could not be read to the end (%d read): the merged "
+            "run's time buckets may miss some (its numbers and verdicts do not)",
+            run,
+            reader.windows,
+        )
 
 
 async def _take(message: Any, held: dict[str, tuple[RunState, Any]]) -> bool:
@@ -148,13 +197,7 @@ async def _take(message: Any, held: dict[str, tuple[RunState, Any]]) -> bool:
     try:
         state = RunState.model_validate_json(message.data)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        log.warning(
-            "nats: %s holds no k6mcp-bridge state (%s: %s): skipped",
-            message.subject,
-            ".".join(str(part) for part in first["loc"]),
-            first["msg"],
-        )
+        skipped(message.subject, "state", exc)
         await _safely(message.term())
         return False
     known = held.get(state.instance)

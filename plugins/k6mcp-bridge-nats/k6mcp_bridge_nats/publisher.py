@@ -17,19 +17,23 @@ A newer state replaces one not sent yet: the broker always gets the newest. A br
 down or slow costs ``process_batch`` nothing: the thread retries with backoff (0.2 s doubling to
 5 s), the other plugins go on, and ``finish`` waits at most ``finish_timeout`` seconds for the
 final state, then says what was published and what was not.
+
+Every ``window`` message it receives (a closed bucket, or a ``late`` one with the samples that
+came after it closed) is also published as it comes, to ``k6mcp.window.v1.<run>.<instance>`` on
+the stream ``K6MCP_WINDOWS``, with ``Nats-Msg-Id`` ``run.instance.w<session>.<number>.<start>``
+(:func:`~.subjects.window_id`): ``merge --nats`` hands them to its plugins, so the merged run
+has time buckets. Windows wait in a bounded queue while the broker is away and are sent in
+order once it is back (:mod:`.sender`), each before any state that counts its samples.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from socket import gethostname
-from typing import Any
 
 from pydantic import Field
 
@@ -38,7 +42,8 @@ from k6mcp_bridge.aggregate.state import StateKeeper
 from k6mcp_bridge.messages import Message, MetricsSnapshot, SeriesRollup, Window
 
 from .connection import DEFAULT_URL, Credentials, connect_options
-from .subjects import MAX_PER_SUBJECT, STREAM, SUBJECTS, message_id, subject
+from .sender import Outgoing, Sender
+from .subjects import WINDOW_PREFIX, message_id, subject, window_id
 
 log = logging.getLogger("k6mcp_bridge.nats")
 
@@ -47,9 +52,6 @@ RUN_TAG = "testrun_name"
 INSTANCE_TAG = "instance_id"
 """...and the runner's number (``--tag instance_id=N``)."""
 DEFAULT_RUN = "k6"
-BACKOFF_S = (0.2, 5.0)
-PUBLISH_TIMEOUT_S = 3.0
-CONNECT_TIMEOUT_S = 3.0
 
 
 class NatsConfig(Credentials):
@@ -64,220 +66,17 @@ class NatsConfig(Credentials):
     finish_timeout: float = Field(
         10.0, ge=0, description="Seconds the end of the run waits for the final state's ack"
     )
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    subject: str
-    msg_id: str
-    payload: bytes
-    seq: int
-    final: bool
-
-
-class Sender:
-    """A background thread that publishes the newest :class:`Outgoing` it was offered."""
-
-    def __init__(
-        self,
-        url: str,
-        options: dict[str, Any],
-        interval: float = 0.0,
-        produce: Callable[[], Outgoing | None] | None = None,
-    ) -> None:
-        self.url = url
-        self._options = options
-        self._interval = interval
-        self._produce = produce
-        """Called every ``interval`` seconds on the thread: a newer state to send, or None."""
-        self._lock = threading.Lock()
-        self._latest: Outgoing | None = None
-        self._stop = False
-        self._drained = threading.Event()
-        """Set when the slot is empty: the last state offered was acknowledged."""
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self.published = 0
-        self.duplicates = 0
-        self.failures = 0
-        self.disconnections = 0
-        self.last_published: Outgoing | None = None
-        self.last_error: str | None = None
-        self._thread = threading.Thread(target=self._main, name="k6mcp-nats", daemon=True)
-        self._thread.start()
-        self._ready.wait(5)
-
-    def offer(self, outgoing: Outgoing) -> None:
-        """Put ``outgoing`` in the slot (replacing an older one not sent yet); never blocks."""
-        with self._lock:
-            self._latest = outgoing
-            self._drained.clear()
-        self._poke()
-
-    def _poke(self) -> None:
-        loop, wake = self._loop, self._wake
-        if loop is not None and wake is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(wake.set)
-
-    def close(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the last state offered to be acknowledged, then
-        stop the thread; True when it was."""
-        sent = self._drained.wait(timeout)
-        self._stop = True
-        self._poke()
-        self._thread.join(3.0)
-        return sent
-
-    # --- the thread ------------------------------------------------------------------------
-
-    def _main(self) -> None:
-        loop = asyncio.new_event_loop()
-        try:
-            loop.run_until_complete(self._run(loop))
-        finally:
-            loop.close()
-
-    async def _run(self, loop: asyncio.AbstractEventLoop) -> None:
-        import nats
-
-        self._loop = loop
-        self._wake = wake = asyncio.Event()
-        self._ready.set()
-        ticker = loop.create_task(self._tick()) if self._produce and self._interval else None
-        client: Any = None
-        stream_ready = False
-        delay = BACKOFF_S[0]
-        retry = False
-        while not self._stop:
-            if retry:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(wake.wait(), delay)
-                delay = min(delay * 2, BACKOFF_S[1])
-            else:
-                await wake.wait()
-            wake.clear()
-            with self._lock:
-                outgoing = self._latest
-            if outgoing is None or self._stop:
-                retry = False
-                continue
-            try:
-                if client is None or client.is_closed:
-                    client = await asyncio.wait_for(
-                        nats.connect(
-                            self.url,
-                            connect_timeout=2,
-                            allow_reconnect=True,
-                            max_reconnect_attempts=-1,
-                            reconnect_time_wait=0.5,
-                            error_cb=_quiet,
-                            disconnected_cb=self._disconnected,
-                            reconnected_cb=self._reconnected,
-                            closed_cb=_nothing,
-                            **self._options,
-                        ),
-                        CONNECT_TIMEOUT_S,
-                    )
-                js = client.jetstream()
-                if not stream_ready:
-                    await ensure_stream(js)
-                    stream_ready = True
-                ack = await js.publish(
-                    outgoing.subject,
-                    outgoing.payload,
-                    timeout=PUBLISH_TIMEOUT_S,
-                    headers={"Nats-Msg-Id": outgoing.msg_id},
-                )
-            except Exception as exc:  # down, slow, refused: retry with backoff, never raise
-                self._failed(exc)
-                if client is not None and not client.is_connected and not client.is_reconnecting:
-                    await _close(client)
-                    client = None
-                retry = True
-                continue
-            if self.failures and retry:
-                log.info("nats: publishing to %s again", self.url)
-            retry, delay = False, BACKOFF_S[0]
-            with self._lock:
-                if self._latest is outgoing:
-                    self._latest = None
-                    self._drained.set()
-                else:
-                    wake.set()  # a newer one came meanwhile
-                self.published += 1
-                self.duplicates += bool(ack.duplicate)
-                self.last_published = outgoing
-        if ticker is not None:
-            ticker.cancel()
-        if client is not None:
-            await _close(client)
-
-    async def _tick(self) -> None:
-        assert self._produce is not None
-        while not self._stop:
-            await asyncio.sleep(self._interval)
-            try:
-                outgoing = self._produce()
-            except Exception:  # a bug in building the state must not stop the final one
-                log.exception("nats: cannot build the state")
-                continue
-            if outgoing is not None and not self._stop:
-                self.offer(outgoing)
-
-    async def _disconnected(self) -> None:
-        if not self._stop:
-            self.disconnections += 1
-            log.warning("nats: disconnected from %s; reconnecting (the bridge goes on)", self.url)
-
-    async def _reconnected(self) -> None:
-        log.info("nats: reconnected to %s", self.url)
-
-    def _failed(self, exc: BaseException) -> None:
-        text = f"{type(exc).__name__}: {exc}".rstrip(": ")
-        if not self.failures or text != self.last_error:
-            log.warning(
-                "nats: cannot publish the state to %s (%s); retrying with backoff, "
-                "the bridge goes on",
-                self.url,
-                text,
-            )
-        self.failures += 1
-        self.last_error = text
-
-
-async def ensure_stream(js: Any) -> None:
-    """Create the stream when it is missing (an existing one is left as it is)."""
-    from nats.js.errors import BadRequestError, NotFoundError
-
-    try:
-        await js.stream_info(STREAM)
-    except NotFoundError:
-        try:
-            await js.add_stream(
-                name=STREAM, subjects=[SUBJECTS], max_msgs_per_subject=MAX_PER_SUBJECT
-            )
-        except BadRequestError:  # created by another runner meanwhile
-            await js.stream_info(STREAM)
-
-
-async def _close(client: Any) -> None:
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(client.close(), 2.0)
-
-
-async def _quiet(exc: Exception) -> None:
-    log.debug("nats: %s", exc)
-
-
-async def _nothing() -> None:
-    return None
+    windows: bool = Field(
+        True, description="Publish the closed windows too (the merged run's time buckets)"
+    )
+    window_queue_mb: float = Field(
+        64.0, gt=0, description="MB of windows kept while the broker is away (then dropped)"
+    )
 
 
 class NatsPlugin(Plugin):
     name = "nats"
-    description = "Publishes the run's mergeable state to NATS JetStream (merge --nats reads it)"
+    description = "Publishes the run's mergeable state and windows to NATS JetStream (merge --nats)"
     Config = NatsConfig
     config: NatsConfig
     accepts = frozenset({"metric", "window", "metrics"})
@@ -294,6 +93,9 @@ class NatsPlugin(Plugin):
         """process_batch and finish (the plugin's thread) against the sender's ticks."""
         self._changed = False
         self._finished = False
+        self._session = time.time_ns() // 1_000_000
+        """This bridge's start, in the windows' message ids."""
+        self._windows = 0
         restored = run_info.state
         if restored is not None:  # resumed: the checkpoint's state holds what came before
             self._keeper.restore(restored)
@@ -306,7 +108,11 @@ class NatsPlugin(Plugin):
                 "starts again from the checkpoint (the samples before it are not in it)"
             )
         self._sender = Sender(
-            self.config.url, connect_options(self.config), self.config.interval, self._tick
+            self.config.url,
+            connect_options(self.config),
+            self.config.interval,
+            self._tick,
+            int(self.config.window_queue_mb * (1 << 20)),
         )
 
     def process_batch(self, messages: Sequence[Message]) -> None:
@@ -322,10 +128,27 @@ class NatsPlugin(Plugin):
                 window: Window = message.data  # type: ignore[assignment]
                 keeper.add_window(window)
                 self._saw_window(window)
+                if self.config.windows:
+                    self._queue_window(message)
             elif kind == "metric":
                 keeper.add_metric(message.data)  # type: ignore[arg-type]
             elif kind == "metrics":
                 self._snapshot = message.data  # type: ignore[assignment]
+
+    def _queue_window(self, message: Message) -> None:
+        """``message`` (a ``window``) to the sender's queue, before any state that counts it."""
+        window: Window = message.data  # type: ignore[assignment]
+        run, instance = self.names()
+        start = int(window.start.timestamp())
+        outgoing = Outgoing(
+            subject(run, instance, WINDOW_PREFIX),
+            window_id(run, instance, self._session, self._windows, start),
+            message.model_dump_json().encode("utf-8"),
+            self._windows,
+            window.final,
+        )
+        self._windows += 1
+        self._sender.queue(outgoing)
 
     def _tick(self) -> None:
         """The sender's clock: offer the state, when something came since the last one (under
@@ -407,9 +230,10 @@ class NatsPlugin(Plugin):
         last = sender.last_published
         if last is not None and last.seq == outgoing.seq:
             log.info(
-                "nats: published %d state%s of %s (the last: seq %d%s)%s%s",
+                "nats: published %d state%s%s of %s (the last: seq %d%s)%s%s",
                 sender.published,
                 "" if sender.published == 1 else "s",
+                f" and {sender.windows_published} windows" if self.config.windows else "",
                 where,
                 last.seq,
                 ", final" if last.final else "",
@@ -425,4 +249,14 @@ class NatsPlugin(Plugin):
                 f"the last published is seq {last.seq}" if last else "nothing was published",
                 sender.failures,
                 sender.last_error or "no error",
+            )
+        unsent = sender.waiting + sender.windows_dropped
+        if unsent:
+            log.error(
+                "nats: %d windows of %s were NOT published (%d dropped, %d still queued at the "
+                "end): the merged run's time buckets miss them (its numbers and verdicts do not)",
+                unsent,
+                where,
+                sender.windows_dropped,
+                sender.waiting,
             )

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,82 +22,41 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from natslab import (  # noqa: E402
+    NEEDS_SERVER,
+    SCRIPT,
     NatsServer,
     assert_like_the_whole_run,
+    assert_same_buckets,
     assert_same_export,
     bridge,
     bridge_exe,
     env,
+    kill_left,
+    merge_nats,
+    publish,
+    serving,
+    start_runner,
+    store_whole,
+    stored_buckets,
     verdicts,
 )
 
 import k6lab  # noqa: E402
 
-SCRIPT = ROOT / "tests" / "k6_scripts" / "segments.js"
 PACED = Path(__file__).parent / "k6_scripts" / "paced.js"
 ABORT = Path(__file__).parent / "k6_scripts" / "abort.js"
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("nats-server") is None, reason="needs nats-server (Debian package nats-server)"
-)
+pytestmark = NEEDS_SERVER
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    nats = NatsServer(tmp_path_factory.mktemp("nats"))
-    nats.start()
-    try:
+    with serving(tmp_path_factory.mktemp("nats")) as nats:
         yield nats
-    finally:
-        nats.stop()
 
 
 def k6(base_url: str, out: Path, *args: str, script: Path = SCRIPT) -> int:
     return k6lab.run_k6_to_file(base_url, script, out, *args)
-
-
-def publish(server: NatsServer, segment: Path, run: str, instance: str, *extra: str) -> str:
-    """Replay ``segment`` into a bridge with ``-p nats``; its stderr."""
-    done = bridge(
-        str(segment),
-        "--no-passthrough",
-        "-p",
-        "nats",
-        "-o",
-        f"nats.url={server.url}",
-        "-o",
-        f"nats.run={run}",
-        "-o",
-        f"nats.instance={instance}",
-        *extra,
-    )
-    assert done.returncode == 99, done.stderr[-3000:]  # its own `done: count>=90` fails
-    assert "final)" in done.stderr, done.stderr[-3000:]
-    return done.stderr
-
-
-def merge_nats(
-    server: NatsServer, run: str, export: Path, *args: str, script: Path = SCRIPT
-) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            bridge_exe(),
-            "merge",
-            "--nats",
-            server.url,
-            "--run",
-            run,
-            "--script",
-            str(script),
-            "--summary-export",
-            str(export),
-            *args,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env(),
-    )
 
 
 @pytest.fixture(scope="module")
@@ -156,21 +116,82 @@ def test_merge_nats_again_gets_the_same_states(server: NatsServer, runs: dict[st
 def test_a_merger_killed_with_9_and_restarted_reaches_the_same_result(
     server: NatsServer, runs: dict[str, Any]
 ) -> None:
+    """...and the store it feeds holds, in the run the restarted merger writes, every time
+    bucket of the whole test (it reads every window again, from the stream's start)."""
     tmp, segments = runs["tmp"], runs["segments"]
     publish(server, segments[0], "kill.run", "runner.0")
     publish(server, segments[1], "kill.run", "runner.1")
-    export = tmp / "killed.json"
-    first = merge_nats(server, "kill.run", export, "--instances", "3", "--timeout", "60")
-    time.sleep(3)  # it has taken (and holds) the two states
+    export, store = tmp / "killed.json", tmp / "killed.db"
+    args = ("--instances", "3", "--timeout", "60", "-p", "store", "-o", f"store.path={store}")
+    first = merge_nats(server, "kill.run", export, *args)
+    time.sleep(3)  # it has taken (and holds) the two states, and stored their windows
     assert first.poll() is None
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=10)
+    [killed] = stored_runs(store)
     publish(server, segments[2], "kill.run", "runner.2")
-    second = merge_nats(server, "kill.run", export, "--instances", "3", "--timeout", "60")
+    second = merge_nats(server, "kill.run", export, *args)
     _, err = second.communicate(timeout=90)
     assert second.returncode == 99, err[-3000:]
     assert "merged 3 instances" in err
     assert_same_export(json.loads(export.read_text()), runs["nats"])
+    whole = tmp / "kill-whole.db"
+    store_whole(segments, whole)
+    restarted, _ = stored_runs(store)  # newest first
+    assert restarted.state == "finished" and killed.state == "running"
+    stored = [stored_buckets(store, run.id).values() for run in (killed, restarted)]
+    samples = [sum(bucket.count for bucket in buckets) for buckets in stored]
+    assert 0 < samples[0] < samples[1]  # killed with two runners' windows stored, of three
+    assert assert_same_buckets(store, whole, restarted.id) > 10
+
+
+def test_windows_of_an_earlier_run_of_the_same_name_are_left_out(
+    server: NatsServer, runs: dict[str, Any]
+) -> None:
+    """``runner.2`` of run ``again.run`` ran a minute before (the third segment's samples, a
+    minute earlier), then again (the paced one): the merged run's buckets are those of the runs
+    whose states count."""
+    tmp, segments = runs["tmp"], runs["segments"]
+    earlier = tmp / "earlier.json"
+    earlier.write_text(shifted(segments[2].read_text(), -60.0))
+    publish(server, earlier, "again.run", "runner.2")
+    for index, segment in enumerate([segments[0], segments[1], tmp / "paced.json"]):
+        publish(server, segment, "again.run", f"runner.{index}")
+    store, whole = tmp / "again.db", tmp / "again-whole.db"
+    merged = merge_nats(
+        server, "again.run", tmp / "again.json", "--instances", "3", "--timeout", "30",
+        "-p", "store", "-o", f"store.path={store}",
+    )  # fmt: skip
+    _, err = merged.communicate(timeout=60)
+    assert merged.returncode == 99, err[-3000:]
+    assert "of an earlier run of that name left out" in err, err[-3000:]
+    store_whole([segments[0], segments[1], tmp / "paced.json"], whole)
+    assert assert_same_buckets(store, whole) > 10
+
+
+STAMP = re.compile(r"(.*T\d\d:\d\d:\d\d)(\.\d+|)(.*)")
+"""k6's sample time: the clock to the second, the fraction, the zone (``Z``, ``+02:00``)."""
+
+
+def shifted(k6_json: str, seconds: float) -> str:
+    """k6's JSON lines with every sample ``seconds`` later (RFC 3339, nanoseconds kept)."""
+    lines = []
+    for line in k6_json.splitlines():
+        record = json.loads(line)
+        if record["type"] == "Point":
+            clock, fraction, zone = STAMP.fullmatch(record["data"]["time"]).groups()  # type: ignore[union-attr]
+            moved = datetime.fromisoformat(clock) + timedelta(seconds=seconds)
+            record["data"]["time"] = f"{moved.isoformat()}{fraction}{zone}"
+        lines.append(json.dumps(record) + "\n")
+    return "".join(lines)
+
+
+def stored_runs(store: Path) -> list[Any]:
+    """The runs of a store, newest first."""
+    from k6mcp_bridge.store.query import Store
+
+    with Store(store) as opened:
+        return opened.runs()
 
 
 def slow_feed(source: Path, seconds: float) -> str:
@@ -237,10 +258,16 @@ def test_the_broker_stopped_mid_run_costs_the_other_plugins_nothing(
     assert elapsed < 20, elapsed
     assert "nats: disconnected from" in err, err
     assert "final); " in err and "disconnections" in err, err  # and it says so at the end
-    export = tmp / "outage.json"
-    merged = merge_nats(server, "outage.run", export, "--instances", "3", "--timeout", "30")
+    assert "NOT published" not in err, err  # every state and window, once the broker was back
+    export, store, whole = tmp / "outage.json", tmp / "outage.db", tmp / "outage-whole.db"
+    into_store = ("-p", "store", "-o", f"store.path={store}")
+    merged = merge_nats(
+        server, "outage.run", export, "--instances", "3", "--timeout", "30", *into_store
+    )
     _, merged_err = merged.communicate(timeout=60)
     assert merged.returncode == 99, merged_err[-3000:]
+    store_whole([segments[0], segments[1], paced], whole)
+    assert assert_same_buckets(store, whole) > 10  # no window lost while the broker was away
     files = tmp / "outage-files.json"
     from_files = bridge(
         "merge",
@@ -372,21 +399,9 @@ def test_the_merger_hands_the_merged_run_to_its_plugins_while_the_runners_run(
         server, "live.run", tmp / "live-merged.json", "--instances", "3", "--timeout", "60",
         "-p", "store", "-o", f"store.path={store}",
     )  # fmt: skip
-    options = [f"url={server.url}", "run=live.run", "instance=runner.2", "interval=0.3"]
-    runner = [bridge_exe(), "-", "--no-passthrough", "-p", "nats"]
-    runner += [arg for option in options for arg in ("-o", f"nats.{option}")]
     seen_while_running: list[int] = []
     with k6lab.serve() as base_url:
-        segment = k6lab.segment_args(k6lab.SEGMENTS[2])
-        k6 = subprocess.Popen(
-            [*k6lab.k6_run_args(), "--quiet", "--out", "json=-", *segment, str(PACED)],
-            env=k6lab.k6_env(base_url),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        assert k6.stdout is not None
-        publisher = subprocess.Popen(runner, stdin=k6.stdout, stderr=subprocess.PIPE, env=env())
-        k6.stdout.close()
+        k6, publisher = start_runner(server, base_url, PACED, "live.run", 2)
         try:
             deadline = time.monotonic() + 60
             while k6.poll() is None and time.monotonic() < deadline:
@@ -398,10 +413,7 @@ def test_the_merger_hands_the_merged_run_to_its_plugins_while_the_runners_run(
             _, runner_err = publisher.communicate(timeout=60)
             _, merger_err = merger.communicate(timeout=60)
         finally:
-            for process in (k6, publisher, merger):
-                if process.poll() is None:
-                    process.kill()
-                    process.wait(10)
+            kill_left([k6, publisher, merger])
     assert publisher.returncode == 99, runner_err[-3000:]
     assert merger.returncode == 99, merger_err[-3000:]
     live = [done for done in seen_while_running if 60 < done < 90]
@@ -435,31 +447,17 @@ def test_a_global_abort_on_fail_threshold_stops_every_runner_through_its_rest_ap
     started = time.monotonic()
     with k6lab.serve() as base_url:
         try:
-            for index, (segment, address) in enumerate(zip(k6lab.SEGMENTS, addresses, strict=True)):
-                command = [*k6lab.k6_run_args(address), "--no-thresholds", "--quiet"]
-                command += ["--out", "json=-", *k6lab.segment_args(segment), str(ABORT)]
-                k6 = subprocess.Popen(
-                    command,
-                    env=k6lab.k6_env(base_url),
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
+            for index, address in enumerate(addresses):
+                processes += start_runner(
+                    server, base_url, ABORT, "abort.run", index, "--no-thresholds", address=address
                 )
-                assert k6.stdout is not None
-                options = [f"url={server.url}", "run=abort.run", f"instance=runner.{index}"]
-                runner = [bridge_exe(), "-", "--no-passthrough", "-p", "nats", "-o"]
-                runner += ["nats.interval=0.3", *(f"-onats.{option}" for option in options)]
-                processes += [k6, subprocess.Popen(runner, stdin=k6.stdout, env=env())]
-                k6.stdout.close()
             codes = [process.wait(60) for process in processes[::2]]
             elapsed = time.monotonic() - started
             for process in processes[1::2]:
-                process.wait(60)
+                process.communicate(timeout=60)
             _, err = merger.communicate(timeout=60)
         finally:
-            for process in [*processes, merger]:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait(10)
+            kill_left([*processes, merger])
     assert codes == [103, 103, 103], err[-3000:]  # k6's exit code when stopped from its API
     assert elapsed < 16, elapsed  # each would run about 20 s
     assert merger.returncode == 99, err[-3000:]
@@ -487,12 +485,12 @@ async def publish_unfinished(url: str) -> None:
     import nats
 
     from k6mcp_bridge.aggregate.state import RunState
-    from k6mcp_bridge_nats.publisher import ensure_stream
+    from k6mcp_bridge_nats.sender import ensure_streams
     from k6mcp_bridge_nats.subjects import subject
 
     client = await nats.connect(url)
     js = client.jetstream()
-    await ensure_stream(js)
+    await ensure_streams(js)
     state = RunState(
         instance="slow.runner",
         seq=1,
