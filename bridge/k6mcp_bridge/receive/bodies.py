@@ -50,6 +50,8 @@ JSON_TYPES = frozenset({"application/json"})
 NDJSON_TYPES = frozenset(
     {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"}
 )
+ACCEPTED_TYPES = ", ".join([*sorted(JSON_TYPES), *sorted(NDJSON_TYPES)])
+"""Every ``Content-Type`` a body may have (``Accept-Post``)."""
 MAX_ERRORS_ANSWERED = 100
 """Errors listed in one answer; the count of the others is given."""
 

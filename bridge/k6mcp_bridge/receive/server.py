@@ -29,7 +29,7 @@ import uvicorn
 
 from ..addresses import is_loopback, parse_address
 from ..errors import ConfigError, SourceError
-from .bodies import BodyReader, Parcel, body_kind
+from .bodies import ACCEPTED_TYPES, BodyReader, Parcel, body_kind
 
 log = logging.getLogger("k6mcp_bridge")
 
@@ -41,9 +41,6 @@ PATH = "/mcp"
 GRACEFUL_SECONDS = 10.0
 """On a stop, how long requests already being read may take to finish."""
 _JSON = [(b"content-type", b"application/json")]
-_ACCEPTED = (
-    "application/json (an envelope or an array of them) or application/x-ndjson (k6 JSON lines)"
-)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -170,12 +167,11 @@ class HttpServer:
         kind = body_kind(content_type)
         if kind is None:
             given = repr(content_type) if content_type else "none"
-            reason = f"Content-Type {given} is not accepted: send {_ACCEPTED}"
-            return (
-                415,
-                {"error": reason},
-                [(b"accept-post", b"application/json, application/x-ndjson")],
+            reason = (
+                f"Content-Type {given} is not accepted: send an envelope or an array of them "
+                f"as application/json, or k6 JSON lines as NDJSON (accepted: {ACCEPTED_TYPES})"
             )
+            return 415, {"error": reason}, [(b"accept-post", ACCEPTED_TYPES.encode())]
         length = headers.get(b"content-length", b"")
         body = (
             None if length.isdigit() and int(length) > self._max_body else await self._body(receive)
