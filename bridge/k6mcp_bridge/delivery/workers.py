@@ -66,8 +66,14 @@ class Worker:
         """Messages handed to the plugin."""
         self.seconds = 0.0
         """Time spent inside the plugin's methods."""
-        self.records_done = 0
-        """Records of the batches the plugin has processed (the checkpoint's share)."""
+        self._enqueued = 0
+        """Batches put in the queue (the reader's count)."""
+        self._latest = 0
+        """Records of the newest batch sent, queued or not (the reader's)."""
+        self._processed = 0
+        """Batches taken from the queue and processed (the plugin thread's count)."""
+        self._records_processed = 0
+        """Records of the newest batch the plugin processed while ok (the plugin thread's)."""
         self._queue: queue.Queue[Batch | _Call] = queue.Queue(maxsize=queue_batches)
         self._busy: tuple[str, float] | None = None
         self._lock = threading.Lock()
@@ -83,9 +89,21 @@ class Worker:
         self._put(_Call("start", partial(self.plugin.start, info)))
 
     def send(self, batch: Batch) -> None:
-        """Queue ``batch``; waits while the queue is full, unless the plugin hangs."""
+        """Queue ``batch``; waits while the queue is full, unless the plugin hangs. A batch
+        with no message for this plugin is not queued (a thread woken for nothing costs the
+        reader a GIL hand-over): it only moves :attr:`records_done` once the queue is done."""
         if self.state == "ok":
-            self._put(batch)
+            self._latest = batch.records
+            if batch.messages:
+                self._enqueued += 1
+                self._put(batch)
+
+    @property
+    def records_done(self) -> int:
+        """Records of the batches the plugin has processed (the checkpoint's share)."""
+        if self.state == "ok" and self._processed == self._enqueued:
+            return self._latest  # nothing queued is left: the batches not queued are done too
+        return self._records_processed
 
     def sync(self) -> None:
         """Wait until the plugin has processed everything sent so far (or hangs)."""
@@ -165,7 +183,7 @@ class Worker:
         while True:
             item = self._queue.get()
             if isinstance(item, Batch):
-                if self.state == "ok" and item.messages:
+                if self.state == "ok":
                     first = self.received + 1
                     self.received += len(item.messages)
                     last = self.received
@@ -175,7 +193,8 @@ class Worker:
                         first,
                     )
                 if self.state == "ok":
-                    self.records_done = item.records
+                    self._records_processed = item.records
+                self._processed += 1
             elif self.state == "ok" or item.last or not item.what:
                 self._run(item.what, item.call)
             if self.state == "hung":
