@@ -9,6 +9,7 @@ import json
 import re
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -22,8 +23,11 @@ from k6mcp_bridge import Message, Plugin, PointMessage
 from k6mcp_bridge.aggregate.stage import Aggregation, AggregationSettings
 from k6mcp_bridge.config import Settings
 from k6mcp_bridge.delivery.pipeline import Pipeline
+from k6mcp_bridge.delivery.workers import Batch, Worker
 from k6mcp_bridge.input.source import Source
 from k6mcp_bridge.k6.thresholds import parse_cli_threshold
+from k6mcp_bridge.messages import MetricMessage
+from k6mcp_bridge.plugin import RunResult, Stats
 
 CAPTURE = K6_SAMPLES / "json-medium-rate-excerpt.jsonl"
 RECORDS = len(CAPTURE.read_bytes().splitlines())
@@ -320,3 +324,41 @@ def test_a_run_stopped_by_max_errors_still_exits_70_when_a_plugin_failed(
     proc = run_bridge(plugin_dir, str(data), "-p", "boom", "--max-errors", "1")
     assert "stopped after 1 rejected lines" in proc.stderr
     assert proc.returncode == 70, proc.stderr
+
+
+def test_a_batch_with_nothing_for_a_plugin_is_not_queued_and_counts_once_the_queue_is_done() -> (
+    None
+):
+    release = threading.Event()
+
+    class Blocking(Typed):
+        name = "blocking"
+        calls = 0
+
+        def process_batch(self, messages: Sequence[Message]) -> None:
+            self.calls += 1
+            release.wait(10)
+            if messages[0].data.name == "bad":  # type: ignore[union-attr]
+                raise ValueError("bad")
+
+    metric = MetricMessage.model_validate(
+        {"data": {"name": "m", "type": "counter", "contains": "default"}}
+    )
+    plugin = Blocking()
+    worker = Worker(plugin, timeout=30)
+    worker.send(Batch([metric], 10))
+    worker.send(Batch([], 20))
+    worker.send(Batch([], 30))
+    assert worker.records_done == 0  # the first batch is still being processed
+    release.set()
+    worker.sync()
+    assert (plugin.calls, worker.records_done) == (1, 30)
+
+    bad = metric.model_copy(update={"data": metric.data.model_copy(update={"name": "bad"})})
+    worker.send(Batch([bad], 40))
+    worker.send(Batch([], 50))
+    worker.sync()
+    assert worker.state == "failed"
+    assert worker.records_done == 30  # not the failed batch, nor what came after it
+    worker.finish(RunResult("completed", Stats(), 0.0, None, ()))
+    worker.wait()

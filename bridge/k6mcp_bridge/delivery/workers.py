@@ -45,6 +45,13 @@ class Batch:
 
 
 @dataclass(frozen=True)
+class _Queued:
+    batch: Batch
+    before: int
+    """Records of the batch sent before it, queued or not: done once the queue reaches it."""
+
+
+@dataclass(frozen=True)
 class _Call:
     what: str
     call: Callable[[], None]
@@ -74,7 +81,7 @@ class Worker:
         """Batches taken from the queue and processed (the plugin thread's count)."""
         self._records_processed = 0
         """Records of the newest batch the plugin processed while ok (the plugin thread's)."""
-        self._queue: queue.Queue[Batch | _Call] = queue.Queue(maxsize=queue_batches)
+        self._queue: queue.Queue[_Queued | _Call] = queue.Queue(maxsize=queue_batches)
         self._busy: tuple[str, float] | None = None
         self._lock = threading.Lock()
         self._ended = threading.Event()
@@ -93,10 +100,10 @@ class Worker:
         with no message for this plugin is not queued (a thread woken for nothing costs the
         reader a GIL hand-over): it only moves :attr:`records_done` once the queue is done."""
         if self.state == "ok":
-            self._latest = batch.records
+            before, self._latest = self._latest, batch.records
             if batch.messages:
                 self._enqueued += 1
-                self._put(batch)
+                self._put(_Queued(batch, before))
 
     @property
     def records_done(self) -> int:
@@ -165,7 +172,7 @@ class Worker:
             running = time.monotonic() - busy[1] if busy is not None else 0.0
             return PluginReport(self.plugin.name, self.state, self.received, self.seconds + running)
 
-    def _put(self, item: Batch | _Call) -> None:
+    def _put(self, item: _Queued | _Call) -> None:
         while self.state != "hung":
             try:
                 self._queue.put(item, timeout=_TICK)
@@ -182,18 +189,20 @@ class Worker:
     def _loop(self) -> None:
         while True:
             item = self._queue.get()
-            if isinstance(item, Batch):
+            if isinstance(item, _Queued):
                 if self.state == "ok":
+                    self._records_processed = item.before
+                    messages = item.batch.messages
                     first = self.received + 1
-                    self.received += len(item.messages)
+                    self.received += len(messages)
                     last = self.received
                     self._run(
                         f"process_batch on messages #{first}-#{last}",
-                        partial(self.plugin.process_batch, item.messages),
+                        partial(self.plugin.process_batch, messages),
                         first,
                     )
                 if self.state == "ok":
-                    self._records_processed = item.records
+                    self._records_processed = item.batch.records
                 self._processed += 1
             elif self.state == "ok" or item.last or not item.what:
                 self._run(item.what, item.call)
