@@ -189,6 +189,10 @@ QUIRKS = {
     # rejected by pydantic; msgspec alone would accept
     "200 deep in an ignored field": (P % (T, "1", ',"x":' + DEEP), "rejected by both"),
     "4301-digit int ignored": (P % (T, "1", ',"x":' + "1" * 4301), "rejected by both"),
+    "4301-digit value": (P % (T, "1" * 4301, ""), "rejected by both"),
+    # long lines: no length limit (msgspec refuses a float out of range, pydantic reads inf)
+    "4300-digit value": (P % (T, "1" * 4300, ""), "fallback"),
+    "5000-byte tag": ((P % (T, "1", "")).replace('"b"', '"' + "b" * 5000 + '"'), "accepted"),
     "bad UTF-8 ignored": (P % (T, "1", ',"x":"\udcff"'), "rejected by both"),
     "naive time": (P % ('"2026-11-24T18:02:36"', "1", ""), "rejected by both"),
     "leap second": (P % ('"2026-12-31T23:59:60Z"', "1", ""), "rejected by both"),
@@ -561,7 +565,7 @@ def test_real_captures_in_batches(path: Path) -> None:
         assert decode_lines_fast(records) is not None  # a clean batch takes the C path
 
 
-SPLICES = [b"", b" ", b"\n", b"}{", b"} {", b'{"x":', b"}\n{"]
+SPLICES = [b"", b" ", b"\n", b"}{", b"} {", b'{"x":', b"}\n{", b"\r", b"\t"]
 
 
 @given(
@@ -579,6 +583,12 @@ SPLICES = [b"", b" ", b"\n", b"}{", b"} {", b'{"x":', b"}\n{"]
                 one_of_list(RECORD_LINES),
                 st.sampled_from(SPLICES),
                 one_of_list(RECORD_LINES),
+            ),
+            st.builds(  # whitespace around a line: before it, console text; after it, allowed
+                lambda a, line, b: a + line + b,
+                st.sampled_from([b"", b" ", b"\t", b"\r"]),
+                one_of_list(RECORD_LINES),
+                st.sampled_from([b"", b" ", b"\t", b"\r"]),
             ),
             st.sampled_from(SPLICES),
         ),

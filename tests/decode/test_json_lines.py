@@ -499,3 +499,47 @@ def test_a_record_whose_line_is_over_the_limit_is_rejected_not_read_from_its_hea
         assert len(run.points) == len(batch) - 1
         assert [r.lineno for r in run.rejections] == [len(batch)]
         assert "over the 67108864-byte limit" in run.rejections[0].reason
+
+
+# --- a batch decoded whole: its JSON values must be its lines ----------------------------------
+
+SPANNING_METRIC = (
+    b'{"type":"Metric","data":{"name":"x","type":"trend","contains":"time","thresholds":["a",',
+    b'{"threshold":"b"}]}}',
+)
+"""A definition cut where its continuation starts with ``{``: one JSON value over two lines."""
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [POINT_LINE + OTHER_POINT_LINE, b"", POINT_LINE],  # two values on a line, a blank line
+        [POINT_LINE + b" " + OTHER_POINT_LINE, b" ", POINT_LINE],
+        [*SPANNING_METRIC, POINT_LINE + POINT_LINE],  # one value over two lines, two on one
+        [POINT_LINE, b" " + OTHER_POINT_LINE],  # a line led by a space is console text
+        [POINT_LINE + b"\r", OTHER_POINT_LINE + b" "],  # trailing whitespace is allowed
+        [POINT_LINE, b"\t" + OTHER_POINT_LINE + b"\t"],
+    ],
+    ids=["two-and-blank", "two-spaced", "spanning", "leading-space", "crlf", "tabs"],
+)
+def test_a_text_decoded_whole_equals_its_lines_decoded_one_by_one(lines: list[bytes]) -> None:
+    """``decode_text`` (the pipeline's usual call: a chunk's lines in one msgspec call, which
+    reads JSON values whatever whitespace parts them) gives the records, console lines,
+    rejections and line count of the same lines handed over one at a time."""
+    whole = new_run()
+    whole.decoder.decode_text(b"".join(line + b"\n" for line in lines), whole.records)
+    one_by_one = decode_lines(*([line] for line in lines))
+    assert whole.messages == one_by_one.messages
+    assert whole.console == one_by_one.console
+    assert [(r.lineno, r.reason) for r in whole.rejections] == [
+        (r.lineno, r.reason) for r in one_by_one.rejections
+    ]
+    assert whole.decoder.lineno == one_by_one.decoder.lineno == len(lines)
+
+
+def test_a_clean_text_is_decoded_whole_with_its_line_count() -> None:
+    lines = [METRIC_LINE, POINT_LINE, OTHER_POINT_LINE] * 3
+    whole = new_run()
+    whole.decoder.decode_text(b"".join(line + b"\n" for line in lines), whole.records)
+    assert len(whole.records) == whole.decoder.lineno == 9
+    assert whole.messages == decode_lines(lines).messages

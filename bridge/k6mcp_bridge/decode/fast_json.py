@@ -16,10 +16,12 @@ pydantic would still accept or read differently:
   explicit ``null`` tags;
 * lax-mode values msgspec reads strictly: ``"1.5"``/``"Infinity"``/``true`` as a value,
   ``1e400`` (pydantic: inf), numbers as times, ``"yes"``/``1`` as ``abortOnFail``, ``NaN``;
-* a line over 4096 bytes (it could hold an integer of more than 4300 digits as a value);
 * anything else msgspec rejects: malformed JSON (bare ``+Inf``, torn lines), trailing text
   after the record (which the ``{"data":`` wrapper would let pydantic read as extra keys),
   a duplicate key whose first value is invalid, wrong types, unknown ``type``.
+
+There is no limit on a line's length: an integer of more than 4300 digits, which pydantic's
+parser refuses, is out of a float's range, which msgspec refuses too.
 
 Times are validated and converted by pydantic-core's own validator for ``Point.time``
 (:data:`~..samples.validate_time`), so a time is accepted and valued exactly as pydantic does,
@@ -89,9 +91,6 @@ class _MetricLine(_Strict, tag="Metric", tag_field="type"):
 
 _decoder = msgspec.json.Decoder(_PointLine | _MetricLine)
 _decode = _decoder.decode
-MAX_FAST_LINE = 4096
-"""Longer lines take the pydantic path: one could hold an integer of more than 4300 digits,
-which pydantic's parser refuses and msgspec reads as a float."""
 
 
 _decode_tags = msgspec.json.Decoder(Tags).decode
@@ -135,8 +134,6 @@ def _all_tags_seen(text: bytes, tagged: int) -> bool:
 
 def decode_fast(line: bytes) -> Decoded | None:
     """The record in ``line``, or ``None`` when only the pydantic path can tell."""
-    if len(line) > MAX_FAST_LINE:
-        return None
     try:
         records, tagged = _records([_decode(line)])
     except (msgspec.DecodeError, ValueError):  # pydantic_core.ValidationError is a ValueError
@@ -154,8 +151,7 @@ def decode_lines_fast(lines: list[bytes], text: bytes | None = None) -> list[Dec
     with, so the sums agree only if every line's count does."""
     # min(): every line starts with "{" or a byte above it (which msgspec refuses): no blank
     # line, no console text, no leading whitespace (which msgspec would skip)
-    limit = MAX_FAST_LINE if text is None else MAX_FAST_LINE + 1
-    if not lines or max(map(len, lines)) > limit or min(lines)[:1] != b"{":
+    if not lines or min(lines)[:1] != b"{":
         return None
     try:
         records, tagged = _records(list(map(_decode, lines)))
