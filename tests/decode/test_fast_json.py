@@ -565,6 +565,33 @@ def test_real_captures_in_batches(path: Path) -> None:
         assert decode_lines_fast(records) is not None  # a clean batch takes the C path
 
 
+NO_TYPE = '{"metric":"m","data":{"time":' + T + ',"value":1}}'
+TYPE_QUIRKS = {
+    "no type": NO_TYPE,
+    "lower-case point": NO_TYPE.replace('"data"', '"type":"point","data"'),
+    "null type": NO_TYPE.replace('"data"', '"type":null,"data"'),
+    "type twice": NO_TYPE.replace('"data"', '"type":"Point","type":"Point","data"'),
+    "Point then Metric": NO_TYPE.replace('"data"', '"type":"Point","type":"Metric","data"'),
+    "type last": NO_TYPE.replace("}}", '},"type":"Point"}'),
+}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [*TYPE_QUIRKS.values(), *(text for text, _ in QUIRKS.values())],
+    ids=[*TYPE_QUIRKS, *QUIRKS],
+)
+def test_quirks_in_a_batch_as_alone(text: str) -> None:
+    """A batch tries the lines as ``Point`` lines first (no union): it takes a quirk only if
+    the line alone is taken, with equal values, wherever the quirk stands in the batch."""
+    line = text.encode("utf-8", "surrogateescape")
+    point = next(line for line in RECORD_LINES if b'"type":"Point"' in line)
+    for batch in ([point, line], [line, point], [line]):
+        check_batch(batch)
+        if decode_fast(line) is None:
+            assert decode_lines_fast(batch) is None
+
+
 SPLICES = [b"", b" ", b"\n", b"}{", b"} {", b'{"x":', b"}\n{", b"\r", b"\t"]
 
 

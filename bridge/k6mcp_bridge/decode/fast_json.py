@@ -93,6 +93,20 @@ _decoder = msgspec.json.Decoder(_PointLine | _MetricLine)
 _decode = _decoder.decode
 
 
+class _Point(_Strict):
+    """A ``Point`` line for :func:`decode_lines_fast`'s first try. Decoded alone, a tagged
+    struct would take a line with no ``type`` at all; a ``Literal`` field wants one, and takes
+    only lines the union takes, with equal values. Without the union's look-ahead for its tag
+    (k6 writes ``metric`` first) a line costs ~10% fewer instructions (callgrind)."""
+
+    metric: str
+    type: Literal["Point"]
+    data: _PointData
+
+
+_decode_point = msgspec.json.Decoder(_Point).decode
+
+
 _decode_tags = msgspec.json.Decoder(Tags).decode
 TAG_SETS = 4096
 """Distinct tag texts remembered; the memory is dropped and started again when it is full."""
@@ -154,14 +168,19 @@ def decode_lines_fast(lines: list[bytes], text: bytes | None = None) -> list[Dec
     if not lines or min(lines)[:1] != b"{":
         return None
     try:
-        records, tagged = _records(list(map(_decode, lines)))
+        decoded: list[_Point] | list[_PointLine | _MetricLine]
+        try:
+            decoded = list(map(_decode_point, lines))
+        except msgspec.DecodeError:  # a Metric line (a metric's first sample), or worse
+            decoded = list(map(_decode, lines))
+        records, tagged = _records(decoded)
     except (msgspec.DecodeError, ValueError):
         return None
     joined = b"\n".join(lines) if text is None else text
     return records if _all_tags_seen(joined, tagged) else None
 
 
-def _records(decoded: list[_PointLine | _MetricLine]) -> tuple[list[Decoded], int]:
+def _records(decoded: list[_Point] | list[_PointLine | _MetricLine]) -> tuple[list[Decoded], int]:
     """The internal records, and how many ``tags`` keys they were read from (points and
     submetrics), for :func:`_all_tags_seen`; ``ValueError`` for a time the model would refuse."""
     out: list[Decoded] = []
