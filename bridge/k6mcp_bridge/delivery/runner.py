@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..aggregate.aggregator import ThresholdResult
 from ..aggregate.stage import Aggregation, AggregationSettings, failed_thresholds
@@ -25,7 +25,6 @@ from ..aggregate.state import saved_state
 from ..config import Settings
 from ..errors import BridgeError, ExitStatus, PluginFailed, TooManyErrors
 from ..input.checkpoint import Checkpoint
-from ..input.follower import Follower
 from ..input.source import ByteStream, open_source
 from ..k6.script_options import ScriptOptions, script_options
 from ..k6.sinks import parse_trend_stats
@@ -36,6 +35,9 @@ from ..receive.feed import Receiver
 from .k6_process import K6Command, K6Process, exit_status
 from .pipeline import Pipeline, tune_gc
 from .signals import Signals, signals_installed
+
+if TYPE_CHECKING:  # imported where a file is followed: watchdog costs ~9 ms at start-up
+    from ..input.follower import Follower
 
 log = logging.getLogger("k6mcp_bridge")
 
@@ -362,6 +364,8 @@ def _stop_k6(pid: int | None) -> None:
 
 
 def _follower(path: Path, follow: FollowOptions) -> Follower:
+    from ..input.follower import Follower
+
     checkpoint = None
     if follow.checkpoint is not None:  # written at every delivery: a restart repeats one batch
         checkpoint = Checkpoint(follow.checkpoint, interval=0.0)
