@@ -15,10 +15,10 @@ from k6mcp_bridge.k6.sinks import (
     GaugeSink,
     RateSink,
     TrendSink,
-    _sorted_array,
     parse_trend_stats,
 )
 from k6mcp_bridge.k6.sketch import QuantileSketch
+from k6mcp_bridge.k6.sorting import sorted_array
 
 
 def k6_percentile(values: list[float], p: float) -> float:
@@ -159,7 +159,7 @@ def test_sorting_in_runs_merges_as_a_stable_sort(
 ) -> None:
     rng = random.Random(3)
     values = [make(rng, i) for i in range(5000)]
-    ordered = _sorted_array(array("d", values), False, run)
+    ordered = sorted_array(array("d", values), False, run)
     assert ordered.tobytes() == array("d", sorted(values)).tobytes()  # -0.0 and 0.0 in order
 
 

@@ -21,7 +21,8 @@ import pytest
 
 from conftest import K6_SAMPLES, K6_STDOUT, SAMPLES
 from k6_summaries import K6Run, build, export_duration, run_k6
-from k6mcp_bridge.k6.summary_text import collation_key, humanize, render
+from k6mcp_bridge.k6.humanize import collation_key, humanize
+from k6mcp_bridge.k6.summary_text import render
 from k6mcp_bridge.messages import MetricsSnapshot, MetricSummary
 
 SCRIPTS = K6_SAMPLES / "scripts"

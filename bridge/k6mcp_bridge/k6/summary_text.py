@@ -12,12 +12,13 @@ A port of ``internal/js/summary.js`` as embedded in the k6 v1.1.0 binary, fed th
   ``checks``, ``group_duration`` and the HTTP timing trends other than ``http_req_duration``
   are not shown (k6 matches those names as prefixes, so a custom ``checks_x`` is hidden too).
 
-Numbers are formatted as k6's JavaScript does (truncated durations ``2.69ms``/``418.58µs``,
-rates ``48.48%``, data ``12 kB``, counts ``toFixed(6)`` without trailing zeros) and columns are
-aligned across all sections, including k6's quirks: the name column is as wide as the longest
-``indent + name + display name``, and every extra value column is padded, so lines may end in
-spaces. Metric names sort like k6's ``localeCompare`` (Unicode collation): punctuation before
-digits before letters, case and accents only breaking ties.
+Numbers are formatted as k6's JavaScript does (:mod:`.humanize`: truncated durations
+``2.69ms``/``418.58µs``, rates ``48.48%``, data ``12 kB``, counts ``toFixed(6)`` without
+trailing zeros) and columns are aligned across all sections, including k6's quirks: the
+name column is as wide as the longest ``indent + name + display name``, and every extra value
+column is padded, so lines may end in spaces. Metric names sort like k6's ``localeCompare``
+(Unicode collation): punctuation before digits before letters, case and accents only breaking
+ties.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..messages import Check, Group, MetricsSnapshot, MetricSummary, ThresholdWindow
-from .summary_export import js_number, js_to_fixed
+from .humanize import collation_key, humanize
+from .summary_export import js_number
 
 DEFAULT_TREND_STATS = ("avg", "min", "med", "max", "p(90)", "p(95)")
 SKIPPED_PREFIXES = (
@@ -39,93 +41,12 @@ SKIPPED_PREFIXES = (
 _HTTP = ("http_reqs", "http_req_failed", "http_req_duration", *SKIPPED_PREFIXES[2:])
 _EXECUTION = ("vus", "vus_max", "iterations", "iteration_duration", "dropped_iterations")
 SECTIONS = ("custom", "http", "execution", "network", "browser", "web_vitals", "grpc", "websocket")
-_TIME_UNITS = {"s": ("s", 0.001), "ms": ("ms", 1.0), "us": ("µs", 1000.0)}
-_BYTE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 _COLORS = {"green": "32", "red": "31", "white": "37", "cyan": "36"}
 _FAINT = "2"
 _PERCENTILE_SOURCE = re.compile(r"p\((\d+(?:\.\d+)?)\)\s*[<>=]")
 """A threshold whose percentile k6 adds to the values (``extractPercentileThresholdSource``)."""
 Observed = Mapping[tuple[str, str], float | None]
 """``(metric key, threshold source)`` → the value the threshold was compared with."""
-
-# --- JavaScript arithmetic and k6's humanize functions ------------------------------------------
-
-
-def _trunc(x: float) -> float:
-    return float(math.trunc(x)) if math.isfinite(x) else x
-
-
-def _mod(a: float, b: float) -> float:
-    return math.fmod(a, b) if math.isfinite(a) else math.nan
-
-
-def _no_trailing_zeros(value: float, places: int) -> str:
-    return js_number(float(js_to_fixed(value, places)))
-
-
-def _truncated(value: float, places: int) -> str:
-    scale = 10.0**places
-    return _no_trailing_zeros(_trunc(scale * value) / scale, places)
-
-
-def _duration(ms: float, unit: str | None) -> str:
-    if unit in _TIME_UNITS:
-        suffix, coefficient = _TIME_UNITS[unit]
-        return js_to_fixed(ms * coefficient, 2) + suffix
-    if ms == 0:
-        return "0s"
-    if ms < 0.001:
-        return js_number(_trunc(ms * 1000000)) + "ns"
-    if ms < 1:
-        return _truncated(ms * 1000, 2) + "µs"
-    if ms < 1000:
-        return _truncated(ms, 2) + "ms"
-    text = _truncated(_mod(ms, 60000) / 1000, 0 if ms > 60000 else 2) + "s"
-    minutes = _trunc(ms / 60000)
-    if minutes < 1:
-        return text
-    text = js_number(_mod(minutes, 60)) + "m" + text
-    hours = _trunc(minutes / 60)
-    return text if hours < 1 else js_number(hours) + "h" + text
-
-
-def _bytes(size: float) -> str:
-    if size < 10:
-        return js_number(size) + " B"
-    power = math.floor(math.log(size) / math.log(1000)) if math.isfinite(size) else 0
-    suffix = _BYTE_UNITS[power] if power < len(_BYTE_UNITS) else "undefined"
-    scaled = math.floor((size / 1000.0**power) * 10 + 0.5) / 10 if math.isfinite(size) else math.nan
-    return js_to_fixed(scaled, 1 if scaled < 10 else 0) + " " + suffix
-
-
-def humanize(value: float, metric: MetricSummary, time_unit: str | None = None) -> str:
-    """k6's ``humanizeValue``: how the summary prints one number of ``metric``."""
-    if metric.type == "rate":
-        return js_to_fixed(_trunc(value * 100 * 100) / 100, 2) + "%"
-    if metric.contains == "data":
-        return _bytes(value)
-    if metric.contains == "time":
-        return _duration(value, time_unit)
-    return _no_trailing_zeros(value, 6)
-
-
-# --- ordering and widths ------------------------------------------------------------------------
-
-_COLLATION = " _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$0123456789abcdefghijklmnopqrstuvwxyz"
-_PRIMARY = {char: rank for rank, char in enumerate(_COLLATION)}
-
-
-def collation_key(text: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-    """A sort key ordering strings like k6's (sobek's) ``localeCompare``: primary weights
-    (case- and accent-blind), then accents, then case (lower before upper)."""
-    primary, secondary, tertiary = [], [], []
-    for char in text:
-        base = unicodedata.normalize("NFD", char)
-        lower = base[0].lower()
-        primary.append(_PRIMARY.get(lower, len(_COLLATION) + ord(lower)))
-        secondary.append(sum(map(ord, base[1:])))
-        tertiary.append(int(base[0] != lower))
-    return tuple(primary), tuple(secondary), tuple(tertiary)
 
 
 def _sort_key(name: str) -> tuple[object, ...]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..k6.summary_text import humanize
+from ..k6.humanize import humanize
 from ..messages import Group, MetricsSnapshot, MetricSummary
 from .html_page import esc
 from .text import observed_text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..k6.summary_text import humanize
+from ..k6.humanize import humanize
 from ..messages import MetricSummary, ThresholdState
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
