@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -232,6 +233,9 @@ def test_bad_items_get_400_with_line_and_field_and_the_good_ones_arrive(tmp_path
     assert len(out_records(tmp_path)) == 3
     assert code == 65, stderr  # records were refused: as for bad lines in a file
     assert "request 1, line 2: field data.value:" in stderr
+    assert re.search(r"^  items read +5$", stderr, re.M), stderr  # the summary counts items
+    assert re.search(r"^  rejected items +2$", stderr, re.M), stderr
+    assert "lines" not in stderr.split("k6mcp-bridge summary")[-1]
 
 
 def test_limits_content_types_paths_and_health(tmp_path: Path) -> None:

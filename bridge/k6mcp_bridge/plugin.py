@@ -35,7 +35,7 @@ class RunInfo:
     """What a plugin learns when a run starts."""
 
     source: str
-    """The input's name: a path, or ``<stdin>``."""
+    """The input's name: a path, ``<stdin>``, or the receiver's URL (``--listen``)."""
     started_at: datetime
     bridge_version: str
     resumed: bool = False
@@ -52,7 +52,7 @@ class Stats:
     """Counts kept by the pipeline while it reads."""
 
     lines: int = 0
-    """Physical input lines read."""
+    """Physical input lines read (``--listen``: the items of the requests)."""
     messages: int = 0
     """Records (``metric`` and ``point`` messages) delivered to plugins."""
     console_lines: int = 0

@@ -22,9 +22,12 @@ class SummaryPlugin(Plugin):
 
     def start(self, run_info: RunInfo) -> None:
         self._reset()  # per run: a followed file can have several
+        # --listen: the source is the receiver's URL, and what it counts are request items
+        self.unit = "items" if run_info.source.startswith(("http://", "https://")) else "lines"
 
     def _reset(self) -> None:
         self.metrics = 0
+        self.unit = "lines"
 
     def process_batch(self, messages: Sequence[Message]) -> None:
         self.metrics += len(messages)
@@ -39,11 +42,12 @@ class SummaryPlugin(Plugin):
         total = stats.messages - self.metrics
         lines = [
             f"k6mcp-bridge summary ({result.status}, {result.elapsed:.2f} s)",
-            f"  lines read       {stats.lines}",
+            f"  {self.unit} read       {stats.lines}",
             f"  records          {self.metrics + total} ({self.metrics} metric, {total} point)",
-            f"  console lines    {stats.console_lines}",
-            f"  rejected lines   {stats.rejected}",
         ]
+        if self.unit == "lines":
+            lines.append(f"  console lines    {stats.console_lines}")
+        lines.append(f"  rejected {self.unit:<8}{stats.rejected}")
         if stats.rejoined:
             lines.append(f"  rejoined records {stats.rejoined} (split by k6's console output)")
         lines += [f"  input error      {error}" for error in stats.input_errors]
