@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import k6lab
-from conftest import ROOT, bridge_exe, clean_env
-from storelab import cli, k6_percentile, k6_values, query_json, runs_json
+from conftest import ROOT, PluginDir, bridge_exe, clean_env
+from k6mcp_bridge.aggregate.rollups import GRACE_S
+from storelab import cli, k6_percentile, k6_values, query_json, runs_json, store_file
 
 SCRIPT = ROOT / "tests" / "k6_scripts" / "store_live.js"
 
@@ -133,3 +136,106 @@ def test_a_killed_writer_leaves_a_stale_run_whose_data_is_readable(tmp_path: Pat
     assert result["run_id"] == run["id"]
     assert count(result) > 0
     assert query_json(store, "http_req_duration", "--tag", "name=items")["series"]
+
+
+def slot_counts(store: Path, metric: str) -> dict[int, int]:
+    """``metric``'s count per bucket start, all series added, in the store's one run."""
+    with closing(sqlite3.connect(store)) as conn:
+        rows = conn.execute(
+            "SELECT b.start, SUM(b.count) FROM buckets b JOIN series s ON s.id = b.series_id "
+            "WHERE s.metric = ? GROUP BY b.start",
+            (metric,),
+        ).fetchall()
+    return {start: total for start, total in rows}
+
+
+def checkpoint_last_time(checkpoint: Path) -> float | None:
+    """The last sample time of the run state a checkpoint holds (None while it holds none)."""
+    try:
+        state = json.loads(checkpoint.read_text()).get("state") or {}
+    except (OSError, ValueError):
+        return None
+    last = state.get("last_time")
+    return None if last is None else datetime.fromisoformat(last).timestamp()
+
+
+def final_count(store: Path, metric: str) -> float:
+    """``metric``'s count in the final snapshot of the store's one run."""
+    with closing(sqlite3.connect(store)) as conn:
+        (body,) = conn.execute("SELECT body FROM snapshots WHERE kind = 'final'").fetchone()
+    value: float = json.loads(body)["metrics"][metric]["values"]["count"]
+    return value
+
+
+def test_a_followed_run_killed_with_9_and_resumed_goes_on_as_the_same_run(
+    tmp_path: Path, plugin_dir: PluginDir
+) -> None:
+    """k6 writes a file that ``--follow --checkpoint -p store`` reads, beside a slow plugin that
+    holds the checkpoint behind what the store has; the bridge is killed with -9 mid-run and
+    started again. The store holds one run, finished, with the whole run's summary; its buckets
+    equal a replay's, but for those still open at the checkpoint, which hold only what came
+    after it: no sample counts twice."""
+    store, out, checkpoint = tmp_path / "s.db", tmp_path / "k6.json", tmp_path / "ck.json"
+    follow = [bridge_exe(), str(out), "--follow", "--checkpoint", str(checkpoint), "-q"]
+    follow += ["-p", "store", "-o", f"store.path={store}"]
+    with k6lab.serve() as base_url:
+        k6 = subprocess.Popen(
+            [
+                *k6lab.k6_run_args(),
+                "--quiet",
+                "-e",
+                "DURATION=16s",
+                "--out",
+                f"json={out}",
+                str(SCRIPT),
+            ],
+            env=k6lab.k6_env(base_url),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        slow = ["-p", "recorder", "-o", "recorder.delay=0.4"]
+        first = subprocess.Popen([*follow, *slow], stderr=subprocess.DEVNULL, env=plugin_dir.env())
+        second: subprocess.Popen[str] | None = None
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not (  # mid-run: buckets and a state saved
+                checkpoint_last_time(checkpoint) is not None
+                and store.exists()
+                and len(slot_counts(store, "http_reqs")) >= 4
+            ):
+                time.sleep(0.1)
+            first.kill()
+            first.wait(10)
+            at_kill = checkpoint_last_time(checkpoint)
+            assert at_kill is not None and k6.poll() is None, "k6 should still be running"
+            assert runs_json(store)[0]["last_time"] is not None  # buckets were stored
+            second = subprocess.Popen(
+                [*follow, "--wait-pid", str(k6.pid)],
+                stderr=subprocess.PIPE,
+                text=True,
+                env=clean_env(),
+            )
+            assert k6.wait(60) == 0
+            _, err = second.communicate(timeout=60)
+        finally:
+            for process in (k6, first, second):
+                if process is not None and process.poll() is None:
+                    process.kill()
+                    process.wait(10)
+    assert second.returncode == 0, err[-3000:]
+    [run] = runs_json(store)
+    assert run["state"] == "finished" and run["ended_at"] is not None
+    reference = tmp_path / "replayed.db"
+    store_file(out, reference)
+    assert final_count(store, "http_reqs") == final_count(reference, "http_reqs")
+    mine, whole = slot_counts(store, "http_reqs"), slot_counts(reference, "http_reqs")
+    assert set(mine) <= set(whole)
+    closed = [start for start in whole if start + 1 <= at_kill - GRACE_S]
+    after = [start for start in whole if start > at_kill]
+    assert closed and after
+    for start, total in whole.items():
+        if start in closed or start in after:
+            assert mine.get(start) == total, (start, at_kill)
+        else:  # open at the checkpoint: what came after it, never more
+            assert mine.get(start, 0) <= total, (start, at_kill)
+    assert sum(mine.values()) < sum(whole.values())  # the open buckets' samples before it

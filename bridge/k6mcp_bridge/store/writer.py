@@ -32,6 +32,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..aggregate.buckets import Bucket
+from ..aggregate.rollups import GRACE_S
 from ..messages import (
     Message,
     Metric,
@@ -93,30 +94,88 @@ class StorePlugin(Plugin):
         self._last: float | None = None
         self._stream_time: float | None = None
         conn = open_writer(self.path, self.config.busy_timeout)
-        self.run_id = new_run_id(run_info.started_at)
+        self._conn = conn
         try:
-            conn.execute(
-                "INSERT INTO runs (id, source, script, bridge_version, started_at, state, "
-                "heartbeat_at, heartbeat_s) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
-                (
-                    self.run_id,
-                    run_info.source,
-                    run_info.script,
-                    run_info.bridge_version,
-                    run_info.started_at.astimezone(timezone.utc).isoformat(),
-                    time.time(),
-                    self.config.heartbeat,
-                ),
-            )
+            resumed = self._resume(run_info)
+            if resumed is None:
+                self.run_id = new_run_id(run_info.started_at)
+                conn.execute(
+                    "INSERT INTO runs (id, source, script, bridge_version, started_at, state, "
+                    "heartbeat_at, heartbeat_s) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
+                    (
+                        self.run_id,
+                        run_info.source,
+                        run_info.script,
+                        run_info.bridge_version,
+                        run_info.started_at.astimezone(timezone.utc).isoformat(),
+                        time.time(),
+                        self.config.heartbeat,
+                    ),
+                )
         except sqlite3.Error as exc:
+            self._conn = None
             conn.close()
             raise describe(self.path, exc) from None
-        self._conn = conn
-        log.info("store: run %s in %s", self.run_id, self.path)
+        log.info("store: run %s in %s%s", self.run_id, self.path, " (resumed)" if resumed else "")
         self._beater = threading.Thread(
             target=self._beat, name="k6mcp-store-heartbeat", daemon=True
         )
         self._beater.start()
+
+    def _resume(self, run_info: RunInfo) -> str | None:
+        """A followed file resumed from its checkpoint continues the store's latest run of that
+        source (``RunInfo.resumed``: append, don't reset): its id, or ``None`` for a new run.
+
+        The stream goes on from the checkpoint's offset with fresh rollups. The buckets that
+        were closed at the checkpoint (``GRACE_S`` behind its last sample) are kept; the later
+        ones, which may hold samples read again now, are deleted and built again from the
+        samples that follow. So no sample counts twice, and the buckets equal an uninterrupted
+        run's but those open at the checkpoint (~3 s of stream time at 1 s buckets, one stored
+        bucket's width once they are wider), which miss the samples from before it. The run's
+        summary and verdicts come from the checkpoint's state and are exact."""
+        state = run_info.state
+        if not run_info.resumed or state is None or state.last_time is None:
+            return None
+        conn = self._conn_()
+        row = conn.execute(
+            "SELECT id, width_s FROM runs WHERE source = ? ORDER BY id DESC LIMIT 1",
+            (run_info.source,),
+        ).fetchone()
+        if row is None:
+            return None
+        self.run_id, width = row
+        since = state.last_time.timestamp() - GRACE_S  # a bucket ending later was still open
+        conn.execute(
+            "DELETE FROM buckets WHERE start + width > ? AND series_id IN "
+            "(SELECT id FROM series WHERE run_id = ?)",
+            (since, self.run_id),
+        )
+        first, last = conn.execute(
+            "SELECT MIN(start), MAX(start + width) FROM buckets WHERE series_id IN "
+            "(SELECT id FROM series WHERE run_id = ?)",
+            (self.run_id,),
+        ).fetchone()
+        conn.execute(
+            "UPDATE runs SET state = 'running', ended_at = NULL, heartbeat_at = ?, "
+            "first_time = ?, last_time = ? WHERE id = ?",
+            (time.time(), first, last, self.run_id),
+        )
+        self._width, self._first, self._last = width, first, last
+        self._metrics = {
+            name for (name,) in conn.execute("SELECT name FROM metrics WHERE run_id = ?", row[:1])
+        }
+        for series_id, metric, tags, kind in conn.execute(
+            "SELECT s.id, s.metric, s.tags, m.type FROM series s JOIN metrics m "
+            "ON m.run_id = s.run_id AND m.name = s.metric WHERE s.run_id = ?",
+            row[:1],
+        ):
+            self._series[(metric, tags)] = (series_id, kind)
+            self._kinds[series_id] = kind
+        for metric, threshold, ok in conn.execute(  # the last verdict of each, in order
+            "SELECT metric, threshold, ok FROM verdicts WHERE run_id = ? ORDER BY rowid", row[:1]
+        ):
+            self._verdicts[(metric, threshold)] = bool(ok)
+        return str(self.run_id)
 
     # --- deliveries ----------------------------------------------------------------------------
 
