@@ -21,13 +21,12 @@ class SummaryPlugin(Plugin):
         self._reset()
 
     def start(self, run_info: RunInfo) -> None:
-        self._reset()  # per run: a followed file can have several
-        # --listen: the source is the receiver's URL, and what it counts are request items
-        self.unit = "items" if run_info.source.startswith(("http://", "https://")) else "lines"
+        self._reset(run_info.source)  # per run: a followed file can have several
 
-    def _reset(self) -> None:
+    def _reset(self, source: str = "") -> None:
         self.metrics = 0
-        self.unit = "lines"
+        # --listen: the source is the receiver's URL, and what it counts are request items
+        self.unit = "items" if source.startswith(("http://", "https://")) else "lines"
 
     def process_batch(self, messages: Sequence[Message]) -> None:
         self.metrics += len(messages)

@@ -64,6 +64,10 @@ class StoreConfig(BaseModel):
     """Seconds to wait for another writer's lock before giving up."""
 
 
+_OF_RUN = "series_id IN (SELECT id FROM series WHERE run_id = ?)"
+"""The buckets of one run (``WHERE`` clause, its id the parameter)."""
+
+
 def new_run_id(started_at: datetime) -> str:
     """UTC start time to the millisecond and 6 random hex digits (sortable by start), e.g.
     ``20261124T180002.123Z-3fa91c``."""
@@ -97,8 +101,8 @@ class StorePlugin(Plugin):
         self._conn = conn
         try:
             resumed = self._resume(run_info)
+            self.run_id = resumed or new_run_id(run_info.started_at)
             if resumed is None:
-                self.run_id = new_run_id(run_info.started_at)
                 conn.execute(
                     "INSERT INTO runs (id, source, script, bridge_version, started_at, state, "
                     "heartbeat_at, heartbeat_s) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
@@ -143,39 +147,35 @@ class StorePlugin(Plugin):
         ).fetchone()
         if row is None:
             return None
-        self.run_id, width = row
+        run_id: str = row[0]
         since = state.last_time.timestamp() - GRACE_S  # a bucket ending later was still open
-        conn.execute(
-            "DELETE FROM buckets WHERE start + width > ? AND series_id IN "
-            "(SELECT id FROM series WHERE run_id = ?)",
-            (since, self.run_id),
-        )
-        first, last = conn.execute(
-            "SELECT MIN(start), MAX(start + width) FROM buckets WHERE series_id IN "
-            "(SELECT id FROM series WHERE run_id = ?)",
-            (self.run_id,),
+        conn.execute("BEGIN IMMEDIATE")  # readers see the run before or after, never between
+        conn.execute(f"DELETE FROM buckets WHERE start + width > ? AND {_OF_RUN}", (since, run_id))
+        self._first, self._last = conn.execute(
+            f"SELECT MIN(start), MAX(start + width) FROM buckets WHERE {_OF_RUN}", (run_id,)
         ).fetchone()
         conn.execute(
             "UPDATE runs SET state = 'running', ended_at = NULL, heartbeat_at = ?, "
             "first_time = ?, last_time = ? WHERE id = ?",
-            (time.time(), first, last, self.run_id),
+            (time.time(), self._first, self._last, run_id),
         )
-        self._width, self._first, self._last = width, first, last
+        conn.execute("COMMIT")
+        self._width = row[1]
         self._metrics = {
-            name for (name,) in conn.execute("SELECT name FROM metrics WHERE run_id = ?", row[:1])
+            name for (name,) in conn.execute("SELECT name FROM metrics WHERE run_id = ?", (run_id,))
         }
         for series_id, metric, tags, kind in conn.execute(
             "SELECT s.id, s.metric, s.tags, m.type FROM series s JOIN metrics m "
             "ON m.run_id = s.run_id AND m.name = s.metric WHERE s.run_id = ?",
-            row[:1],
+            (run_id,),
         ):
             self._series[(metric, tags)] = (series_id, kind)
             self._kinds[series_id] = kind
         for metric, threshold, ok in conn.execute(  # the last verdict of each, in order
-            "SELECT metric, threshold, ok FROM verdicts WHERE run_id = ? ORDER BY rowid", row[:1]
+            "SELECT metric, threshold, ok FROM verdicts WHERE run_id = ? ORDER BY rowid", (run_id,)
         ):
             self._verdicts[(metric, threshold)] = bool(ok)
-        return str(self.run_id)
+        return run_id
 
     # --- deliveries ----------------------------------------------------------------------------
 
