@@ -17,13 +17,14 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from conftest import K6_SAMPLES, SAMPLES
-from k6mcp_bridge.decode.fast_json import decode_fast, decode_lines_fast
+from k6mcp_bridge.decode.fast_json import SHORT_LINE, decode_fast, decode_lines_fast
 from k6mcp_bridge.decode.json_lines import validate_k6_record, wrap
 from k6mcp_bridge.messages import MetricMessage, PointMessage
 from k6mcp_bridge.samples import PointRecord, point_message
@@ -198,6 +199,12 @@ QUIRKS = {
     "leap second": (P % ('"2026-12-31T23:59:60Z"', "1", ""), "rejected by both"),
     "+Inf": (P % (T, "+Inf", ""), "rejected by both"),
     "escaped first tags key": (P % (T, '1,"t\\u0061gs":' + DEEP, ""), "rejected by both"),
+    "duplicate tags, last wins": (P % (T, '1,"tags":{"a":"c"}', ""), "accepted"),
+    "first tags not UTF-8": (P % (T, '1,"tags":"\udcff"', ""), "rejected by both"),
+    "first tags 200 deep in objects": (
+        P % (T, '1,"tags":' + '{"":' * 200 + "{}" + "}" * 200, ""),
+        "rejected by both",
+    ),
     "escaped second tags key": (
         (P % (T, '1,"tags":' + DEEP, "")).replace('"tags":{', '"\\u0074ags":{'),
         "rejected by both",
@@ -209,6 +216,26 @@ QUIRKS = {
 def test_quirk(name: str) -> None:
     text, expected = QUIRKS[name]
     assert check(text.encode("utf-8", "surrogateescape")) == expected
+
+
+def test_a_short_line_hides_nothing() -> None:
+    """A first ``tags`` (which msgspec skips unread) nested deeper than pydantic's parser
+    allows, with objects alone (no ``[``) and the shortest parts: a line over ``SHORT_LINE``
+    bytes, read by the count of ``"tags"``; under it, no count is needed."""
+
+    def line(depth: int) -> bytes:
+        hidden = '{"":' * depth + "{}" + "}" * depth
+        return (
+            '{"metric":"","type":"Point","data":{"time":"2026-11-24T18:02Z","value":0,'
+            f'"tags":{hidden},"tags":{{}}}}}}'
+        ).encode()
+
+    assert check(line(0)) == "accepted"
+    depth = next(d for d in range(1, 400) if pydantic_path(line(d)) is None)
+    assert check(line(depth - 1)) == "fallback"  # taken by both, but long: counted
+    assert check(line(depth)) == "rejected by both"
+    assert msgspec.json.decode(line(depth))  # msgspec's parser alone would take it
+    assert len(line(depth)) > SHORT_LINE
 
 
 # --- generated lines: mutations of real ones ---------------------------------------------
@@ -358,6 +385,7 @@ values = st.one_of(
     json_values,
     st.dictionaries(texts, texts, max_size=4),
     st.integers(150, 260).map(lambda n: Token("[" * n + "]" * n)),
+    st.integers(150, 260).map(lambda n: Token('{"":' * n + "{}" + "}" * n)),
 )
 
 
@@ -374,7 +402,14 @@ def containers(x: Any) -> list[Any]:
 OPS = "set add delete dup hoist time value tags shuffle null alias extra".split()  # noqa: SIM905
 ALIASES = {"abortOnFail": "abort_on_fail", "delayAbortEval": "delay_abort_eval"}
 IGNORED = st.sampled_from(  # what only pydantic's parser minds in an ignored field
-    [Token("[" * 199 + "]" * 199), Token("9" * 4301), "\udcff", Token("NaN"), Token("1e400")]
+    [
+        Token("[" * 199 + "]" * 199),
+        Token('{"":' * 199 + "{}" + "}" * 199),
+        Token("9" * 4301),
+        "\udcff",
+        Token("NaN"),
+        Token("1e400"),
+    ]
 )
 
 
