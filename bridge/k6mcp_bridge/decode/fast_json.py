@@ -130,39 +130,42 @@ def _tags(raw: msgspec.Raw) -> Tags:
     return tags
 
 
+_LETTER_ESCAPE = re.compile(rb"\\u00[67]")
+"""``\\u0061``, ``\\u0074``...: how a key spells ``tags`` without the text ``"tags"``."""
 SHORT_LINE = 1000
 """Bytes under which a line cannot hide a ``tags`` value that only pydantic refuses (see
 :func:`_nothing_hidden`)."""
 
 
-def _nothing_hidden(text: bytes, longest: int) -> bool:
-    """Whether no ``tags`` value that msgspec skips in ``text`` (the first of two ``tags``
-    keys: a raw ``tags`` is not validated) can be one that pydantic's parser refuses; then
-    both read the last ``tags``, and the count of :func:`_all_tags_seen` is not needed.
-
-    msgspec's skip refuses what pydantic's parser refuses (``tests/decode``), but for three
-    things, each of which needs what this rules out in the batch: a byte that is not ASCII
-    (invalid UTF-8), an integer of more than 4,300 digits, and nesting deeper than pydantic's
-    ~200 levels: without ``[`` a level is an object, at least 5 bytes (``{"":`` and ``}``), so
-    over :data:`SHORT_LINE` bytes. Three C passes at ``memchr`` speed, where the count and its
-    escape search read every byte slowly: ~80 ns a k6 HTTP line instead of ~450."""
-    return longest < SHORT_LINE and b"[" not in text and text.isascii()
-
-
-_LETTER_ESCAPE = re.compile(rb"\\u00[67]")
-"""``\\u0061``, ``\\u0074``...: how a key spells ``tags`` without the text ``"tags"``."""
-
-
-def _all_tags_seen(text: bytes, tagged: int) -> bool:
-    """Whether the ``tagged`` raw ``tags`` read from ``text`` are all its ``tags`` keys.
+def _all_tags_seen(text: bytes, tagged: int, lines: list[bytes]) -> bool:
+    """Whether the ``tagged`` raw ``tags`` read from ``text`` (its ``lines``) are all its
+    ``tags`` keys, or no other could matter (:func:`_nothing_hidden`).
 
     A raw ``tags`` is not validated, so a second ``tags`` key would hide a first value that
     pydantic refuses. Every key msgspec reads as ``tags`` is the text ``"tags"`` unless it
     escapes a letter (``"t\\u0061gs"``), which k6 never does. (The text ``"tags"`` as a tag
-    or metadata key or value sends a line to the pydantic path too.)"""
-    if text.count(b'"tags"') != tagged:
-        return False
-    return b"\\" not in text or _LETTER_ESCAPE.search(text) is None
+    or metadata key or value sends a line to the pydantic path too.) Searching for such an
+    escape reads every byte slowly (a regex: ~2,400 instructions a k6 HTTP line whose tags
+    escape an ``&`` as ``\\u0026``), so a text with a backslash is first looked at with
+    cheaper eyes."""
+    if b"\\" not in text:
+        return text.count(b'"tags"') == tagged
+    if _nothing_hidden(text, lines):
+        return True
+    return text.count(b'"tags"') == tagged and _LETTER_ESCAPE.search(text) is None
+
+
+def _nothing_hidden(text: bytes, lines: list[bytes]) -> bool:
+    """Whether no ``tags`` value that msgspec skips in ``text`` (the first of two ``tags``
+    keys) can be one that pydantic's parser refuses: then both read the last ``tags``.
+
+    msgspec's skip refuses what pydantic's parser refuses (``tests/decode``), but for three
+    things, each of which needs what this rules out: a byte that is not ASCII (invalid UTF-8),
+    an integer of more than 4,300 digits, and nesting deeper than pydantic's ~200 levels:
+    without ``[`` a level is an object, at least 5 bytes (``{"":`` and ``}``), so over
+    :data:`SHORT_LINE` bytes. ~650 instructions a k6 HTTP line, most of them in ``isascii``
+    and the lines' lengths: no cheaper than the count, but than the count and the search."""
+    return b"[" not in text and text.isascii() and max(map(len, lines)) < SHORT_LINE
 
 
 def decode_fast(line: bytes) -> Decoded | None:
@@ -171,7 +174,7 @@ def decode_fast(line: bytes) -> Decoded | None:
         records, tagged = _records([_decode(line)])
     except (msgspec.DecodeError, ValueError):  # pydantic_core.ValidationError is a ValueError
         return None
-    return records[0] if _nothing_hidden(line, len(line)) or _all_tags_seen(line, tagged) else None
+    return records[0] if _all_tags_seen(line, tagged, [line]) else None
 
 
 def decode_lines_fast(lines: list[bytes], text: bytes | None = None) -> list[Decoded] | None:
@@ -196,9 +199,7 @@ def decode_lines_fast(lines: list[bytes], text: bytes | None = None) -> list[Dec
     except (msgspec.DecodeError, ValueError):
         return None
     joined = b"\n".join(lines) if text is None else text
-    if _nothing_hidden(joined, max(map(len, lines))) or _all_tags_seen(joined, tagged):
-        return records
-    return None
+    return records if _all_tags_seen(joined, tagged, lines) else None
 
 
 def _records(decoded: list[_Point] | list[_PointLine | _MetricLine]) -> tuple[list[Decoded], int]:
