@@ -358,3 +358,35 @@ def test_stdin_from_a_pipe_is_live(monkeypatch: pytest.MonkeyPatch) -> None:
         src = open_source(None)
         assert src.live is True
         assert read_all(src, idle_tick=0.05) == b"piped\n"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="F_SETPIPE_SZ is Linux's")
+@pytest.mark.parametrize("how", ["stdin", "fifo"])
+def test_a_pipe_is_widened(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, how: str) -> None:
+    """k6's writes block less in a wider pipe (``PIPE_SIZE``, where the system allows it)."""
+    import fcntl
+
+    limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    wanted = min(source_module.PIPE_SIZE, limit)
+    stdin = None
+    if how == "stdin":
+        read_fd, write_fd = os.pipe()
+        assert fcntl.fcntl(write_fd, fcntl.F_GETPIPE_SZ) < wanted
+        stdin = os.fdopen(read_fd, "r")
+        monkeypatch.setattr(sys, "stdin", stdin)
+        src = open_source(None)
+    else:
+        path = tmp_path / "k6.fifo"
+        os.mkfifo(path)
+        read_fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # so that the writer can open
+        write_fd = os.open(path, os.O_WRONLY)
+        src = open_source(str(path))
+        os.close(read_fd)
+    try:
+        assert fcntl.fcntl(write_fd, fcntl.F_GETPIPE_SZ) == wanted
+        os.write(write_fd, b"x" * 100_000)  # more than the default pipe takes, without a reader
+        os.close(write_fd)
+        assert read_all(src) == b"x" * 100_000
+    finally:
+        if stdin is not None:
+            stdin.close()

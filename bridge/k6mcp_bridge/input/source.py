@@ -25,6 +25,11 @@ SETTLE = 0.005
 writes a burst as many 4 KiB pieces, and each "caught up" costs a delivery to every plugin."""
 CHUNK_SIZE = 1 << 16
 """64 KiB: a batch of decoded messages stays in the CPU cache (1 MiB measured 25% slower)."""
+PIPE_SIZE = 1 << 20
+"""Bytes a pipe into the bridge holds (Linux's default is 64 KiB, its unprivileged maximum
+1 MiB). k6 writes its samples in a burst every 200 ms; in a 64 KiB pipe its writing thread
+blocks ~100 times a burst while the bridge catches up, and k6 then spent ~18% more CPU a
+request, and made 0.75-0.8x the requests of ``--out json=FILE`` (``benchmarks/pipe.py``)."""
 MAX_LINE_BYTES = 64 << 20
 """A line longer than this is not held in memory: it is reported with its first bytes."""
 
@@ -128,6 +133,8 @@ def open_source(path: str | None) -> Source:
     if stat.S_ISDIR(mode):
         os.close(fd)
         raise SourceError(f"cannot read {path}: it is a directory")
+    if stat.S_ISFIFO(mode):
+        _widen_pipe(fd)
     live = not stat.S_ISREG(mode)
     return Source(
         name=path,
@@ -146,8 +153,22 @@ def _open_stdin() -> Source:
         fd = None  # an in-memory stream (tests, embedding): read it as it is
     if fd is None:
         return Source("<stdin>", stream.read, None, live=False, close=lambda: None)
-    live = not stat.S_ISREG(os.fstat(fd).st_mode)
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISFIFO(mode):
+        _widen_pipe(fd)
+    live = not stat.S_ISREG(mode)
     return Source("<stdin>", lambda n: os.read(fd, n), fd, live=live, close=lambda: None)
+
+
+def _widen_pipe(fd: int) -> None:
+    """Ask for a pipe of :data:`PIPE_SIZE` (Linux; elsewhere, or past the system's
+    ``fs.pipe-max-size``, the pipe stays as it is)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except (ImportError, AttributeError, OSError):
+        pass
 
 
 def _gunzip(first: bytes, rest: Iterator[bytes], name: str) -> Iterator[bytes]:
