@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +22,7 @@ import k6lab
 from conftest import ROOT, bridge_exe, clean_env, records
 from k6mcp_bridge.decode.csv_rows import CsvDecoder
 from k6mcp_bridge.decode.json_lines import Rejection
-from k6mcp_bridge.delivery.k6_process import exit_status, plan
+from k6mcp_bridge.delivery.k6_process import K6Command, K6Process, exit_status, plan
 from k6mcp_bridge.errors import ConfigError, ExitStatus
 from k6mcp_bridge.messages import MESSAGE_ADAPTER, AnyMessage
 from test_csv_e2e import CUSTOM_TYPES, decode, point_keys
@@ -299,3 +301,19 @@ def test_plan_refuses_two_scripts_and_two_json_outputs() -> None:
 )
 def test_exit_precedence(bridge: ExitStatus, k6: int, aborted: bool, expected: int) -> None:
     assert exit_status(bridge, k6, aborted) == expected
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="F_SETPIPE_SZ is Linux's")
+def test_the_private_pipe_is_widened() -> None:
+    """k6 writes into a 1 MiB pipe, as into the bridge's stdin (``source.PIPE_SIZE``)."""
+    import fcntl
+
+    from k6mcp_bridge.input.source import PIPE_SIZE
+
+    wanted = min(PIPE_SIZE, int(Path("/proc/sys/fs/pipe-max-size").read_text()))
+    true = shutil.which("true")
+    assert true is not None
+    with K6Process(K6Command(("k6", "run", "x.js"), true, None, None)) as k6:
+        fd = k6.source().fd
+        assert fd is not None
+        assert fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) == wanted

@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import Any
 
 from ..errors import ConfigError, ExitStatus
-from ..input.source import Source
+from ..input.source import Source, widen_pipe
 
 log = logging.getLogger("k6mcp_bridge")
 
@@ -181,6 +181,7 @@ class K6Process:
             # no writer yet: a blocking open would wait for one (forever, if k6 dies first)
             self._read_fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
             os.set_blocking(self._read_fd, True)
+            widen_pipe(self._read_fd)
             self._hold_fd = os.open(fifo, os.O_WRONLY)  # end-of-file only once k6 is gone
             argv = _after_run(argv, ["--out", f"json={fifo}"])
         else:

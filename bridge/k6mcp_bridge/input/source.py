@@ -134,7 +134,7 @@ def open_source(path: str | None) -> Source:
         os.close(fd)
         raise SourceError(f"cannot read {path}: it is a directory")
     if stat.S_ISFIFO(mode):
-        _widen_pipe(fd)
+        widen_pipe(fd)
     live = not stat.S_ISREG(mode)
     return Source(
         name=path,
@@ -155,12 +155,12 @@ def _open_stdin() -> Source:
         return Source("<stdin>", stream.read, None, live=False, close=lambda: None)
     mode = os.fstat(fd).st_mode
     if stat.S_ISFIFO(mode):
-        _widen_pipe(fd)
+        widen_pipe(fd)
     live = not stat.S_ISREG(mode)
     return Source("<stdin>", lambda n: os.read(fd, n), fd, live=live, close=lambda: None)
 
 
-def _widen_pipe(fd: int) -> None:
+def widen_pipe(fd: int) -> None:
     """Ask for a pipe of :data:`PIPE_SIZE` (Linux; elsewhere, or past the system's
     ``fs.pipe-max-size``, the pipe stays as it is)."""
     try:
