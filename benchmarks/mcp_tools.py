@@ -6,8 +6,9 @@ Usage:
     python benchmarks/mcp_tools.py --build OUT.db [--capture FILE] [--seconds 3600]
 
 A call is what the server does for one tool call: open the store read-only, run the tool's
-function (``k6mcp_bridge_mcp.tools``), render the text; the MCP framing around it is the SDK's
-and the same for every tool. The budget is 100 ms per tool on the 1-hour benchmark store.
+function (``k6mcp_bridge_mcp.tools`` or ``.endpoints``), render the text; the MCP framing
+around it is the SDK's and the same for every tool. The budget is 100 ms per tool on the 1-hour
+benchmark store.
 "cold": the process's cache of decoded sketch BLOBs (``store.codec``) emptied before each call;
 "warm": as in a server that has answered about those buckets before.
 
@@ -108,7 +109,7 @@ def build(store: Path, source: Path | None, seconds: float) -> None:
 
 
 def calls(store: Any, run_id: str) -> dict[str, Callable[[Any], dict[str, Any]]]:
-    from k6mcp_bridge_mcp import tools
+    from k6mcp_bridge_mcp import endpoints, tools
 
     runs = store.runs()
     baseline = next((run.id for run in runs if run.id != run_id), run_id)
@@ -126,10 +127,12 @@ def calls(store: Any, run_id: str) -> dict[str, Callable[[Any], dict[str, Any]]]
             s, dur, run_id, group_by=["name"], step_s=60
         ),
         "get_thresholds history": lambda s: tools.get_thresholds(s, run_id, True),
-        "top_errors": lambda s: tools.top_errors(s, run_id),
-        "top_errors window_s=60": lambda s: tools.top_errors(s, run_id, 60),
-        "slowest_endpoints": lambda s: tools.slowest_endpoints(s, run_id),
-        "slowest_endpoints window_s=60": lambda s: tools.slowest_endpoints(s, run_id, window_s=60),
+        "top_errors": lambda s: endpoints.top_errors(s, run_id),
+        "top_errors window_s=60": lambda s: endpoints.top_errors(s, run_id, 60),
+        "slowest_endpoints": lambda s: endpoints.slowest_endpoints(s, run_id),
+        "slowest_endpoints window_s=60": lambda s: endpoints.slowest_endpoints(
+            s, run_id, window_s=60
+        ),
         "compare_runs": lambda s: tools.compare_runs(s, baseline, run_id),
     }
 

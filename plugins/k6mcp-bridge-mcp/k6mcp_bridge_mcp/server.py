@@ -23,7 +23,7 @@ from k6mcp_bridge import __version__
 from k6mcp_bridge.errors import BridgeError
 from k6mcp_bridge.store.query import Store
 
-from . import tools
+from . import endpoints, tools
 
 INSTRUCTIONS = """\
 k6 load-test runs, live and finished, from a k6mcp-bridge run store. Start with list_runs or
@@ -182,7 +182,7 @@ def build_server(
     ) -> CallToolResult:
         """Failed HTTP requests grouped by status, endpoint (name tag, else url) and error_code:
         count, share of all requests, first and last seen."""
-        return call(tools.top_errors, run_id, window_s, limit)
+        return call(endpoints.top_errors, run_id, window_s, limit)
 
     @tool(annotations=READ_ONLY)
     def slowest_endpoints(
@@ -198,7 +198,7 @@ def build_server(
     ) -> CallToolResult:
         """http_req_duration per endpoint (name tag, else url) and method, slowest first: count,
         avg, med, p(95), p(99), max (ms) and the error rate."""
-        return call(tools.slowest_endpoints, run_id, stat, window_s, min_count, limit)
+        return call(endpoints.slowest_endpoints, run_id, stat, window_s, min_count, limit)
 
     @tool(annotations=READ_ONLY)
     def compare_runs(

@@ -1,7 +1,8 @@
 """The tools as pure functions over a :class:`~k6mcp_bridge.store.query.Store`: JSON-ready dicts.
 
 No MCP here: ``server`` wraps each function as a tool, the tests and ``benchmarks/mcp_tools.py``
-call them directly. Every result carries ``run_id``, ``run_state`` (running, finished,
+call them directly; the per-endpoint tools (``top_errors``, ``slowest_endpoints``) are in
+:mod:`.endpoints`. Every result carries ``run_id``, ``run_state`` (running, finished,
 interrupted, stale) and ``as_of`` (the end of the run's latest bucket, stream time). A list is
 cut at ``limit`` (default 20, at most :data:`MAX_LIMIT`) and says ``truncated`` when it was.
 Bad arguments raise :class:`~k6mcp_bridge.errors.ConfigError` naming the valid choices, a store
@@ -20,9 +21,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from k6mcp_bridge.aggregate.buckets import check_stat
 from k6mcp_bridge.errors import ConfigError
-from k6mcp_bridge.store.query import Group, RunSummary, Store, rfc3339
+from k6mcp_bridge.store.query import RunSummary, Store
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 1000
@@ -31,7 +31,7 @@ RUN_STATES = ("any", "running", "finished", "interrupted", "stale")
 ENDPOINT_STATS = ("count", "avg", "min", "med", "max", "p(90)", "p(95)", "p(99)")
 
 
-def _limit(limit: int) -> int:
+def valid_limit(limit: int) -> int:
     if not 1 <= limit <= MAX_LIMIT:
         raise ConfigError(f"limit {limit} must be between 1 and {MAX_LIMIT}")
     return limit
@@ -43,11 +43,11 @@ def _seconds(text: str | None) -> float | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def _head(run: RunSummary) -> dict[str, Any]:
+def run_head(run: RunSummary) -> dict[str, Any]:
     return {"run_id": run.id, "run_state": run.state, "as_of": run.last_time}
 
 
-def _window(window_s: float | None) -> float | None:
+def valid_window(window_s: float | None) -> float | None:
     if window_s is not None and not window_s > 0:
         raise ConfigError(f"window_s {window_s:g} must be more than 0 (seconds)")
     return window_s
@@ -80,7 +80,7 @@ def list_runs(store: Store, state: str = "any", limit: int = DEFAULT_LIMIT) -> d
     """The runs, newest first, with their span, request count and failed thresholds."""
     if state not in RUN_STATES:
         raise ConfigError(f"state {state!r} is not one of {', '.join(RUN_STATES)}")
-    _limit(limit)
+    valid_limit(limit)
     runs = store.runs()
     chosen = [run for run in runs if state in ("any", run.state)]
     rows = []
@@ -101,7 +101,7 @@ def list_runs(store: Store, state: str = "any", limit: int = DEFAULT_LIMIT) -> d
                 "thresholds_failed": _failed_thresholds(snapshot),
             }
         )
-    head = _head(store.run("latest")) if runs else {"run_id": None, "run_state": None}
+    head = run_head(store.run("latest")) if runs else {"run_id": None, "run_state": None}
     head.setdefault("as_of", None)
     return {**head, "runs": rows, "truncated": len(chosen) > limit}
 
@@ -113,7 +113,7 @@ def get_summary(
     run = store.run(run_id)
     snapshot = _snapshot(store, run)
     if snapshot is None:
-        return {**_head(run), "final": False, "metrics": {}, "root_group": None, "checks": []}
+        return {**run_head(run), "final": False, "metrics": {}, "root_group": None, "checks": []}
     found: dict[str, Any] = snapshot["metrics"]
     if metrics:
         unknown = [name for name in metrics if name not in found]
@@ -123,7 +123,7 @@ def get_summary(
             )
         found = {name: found[name] for name in metrics}
     return {
-        **_head(run),
+        **run_head(run),
         "final": snapshot["final"],
         "state": {"testRunDurationMs": snapshot["test_run_duration_ms"]},
         "metrics": found,
@@ -138,19 +138,19 @@ def list_metrics(store: Store, run_id: str = "latest") -> dict[str, Any]:
         {"name": d["name"], "type": d["type"], "contains": d["contains"]}
         for d in store.definitions(run.id)
     ]
-    return {**_head(run), "metrics": rows}
+    return {**run_head(run), "metrics": rows}
 
 
 def list_tag_values(
     store: Store, metric: str, tag: str, run_id: str = "latest", limit: int = 50
 ) -> dict[str, Any]:
     """The values ``tag`` takes on ``metric``, each with its sample count, most first."""
-    _limit(limit)
+    valid_limit(limit)
     run = store.run(run_id)
     counts = store.tag_values(metric, tag, run=run.id)
     rows = [{"value": value, "count": count} for value, count in counts.items()]
     return {
-        **_head(run),
+        **run_head(run),
         "metric": metric,
         "tag": tag,
         "values": rows[:limit],
@@ -172,7 +172,7 @@ def query_metric(
     limit: int = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
     """``k6mcp-bridge query --json``: ``start_s``/``end_s`` count from the run's first sample."""
-    _window(window_s)
+    valid_window(window_s)
     for name, value in (("start_s", start_s), ("end_s", end_s)):
         if value is not None and value < 0:
             raise ConfigError(f"{name} {value:g} must be 0 or more (seconds from the run's start)")
@@ -188,7 +188,7 @@ def query_metric(
         until=None if end_s is None else f"{round(end_s * 1000)}ms",
         group_by=list(group_by),
         step=step_s,
-        limit=_limit(limit),
+        limit=valid_limit(limit),
     )
     return {**result.to_dict(), "metric": metric}
 
@@ -249,136 +249,7 @@ def get_thresholds(store: Store, run_id: str = "latest", history: bool = False) 
     for row in rows:
         if not history:
             del row["changes"]
-    return {**_head(run), "thresholds": rows, "failed": sum(1 for r in rows if r["ok"] is False)}
-
-
-# --- errors and endpoints ------------------------------------------------------------------------
-
-
-def _endpoint(tags: Mapping[str, str]) -> str:
-    return tags.get("name") or tags.get("url") or ""
-
-
-def top_errors(
-    store: Store, run_id: str = "latest", window_s: float | None = None, limit: int = 10
-) -> dict[str, Any]:
-    """Failed requests grouped by ``status``, ``name`` (else ``url``) and ``error_code``.
-
-    Failed means what k6's ``http_req_failed`` says (a status outside ``expectedStatuses``,
-    200-399 by default, or no response): per group its non-zero samples, exact. Without that
-    metric (``responseCallback: null``), ``http_reqs`` samples with ``expected_response:false``
-    or a status ≥ 400 (or 0: no response) count as failed."""
-    _window(window_s)
-    _limit(limit)
-    run = store.run(run_id)
-    kinds = store.metrics(run.id)
-
-    def key(tags: dict[str, str]) -> tuple[str, str, str]:
-        return (tags.get("status", ""), _endpoint(tags), tags.get("error_code", ""))
-
-    failed: list[tuple[tuple[str, str, str], int, float | None, float | None]]
-
-    if "http_req_failed" in kinds:
-        metric = "http_req_failed"
-        _, window, groups = store.groups(metric, key, run=run.id, window=window_s)
-        total = sum(g.bucket.count for g in groups.values())
-        failed = [
-            (k, g.bucket.nonzero, g.first_nonzero, g.last_nonzero)
-            for k, g in groups.items()
-            if g.bucket.nonzero
-        ]
-    elif "http_reqs" in kinds:
-        metric = "http_reqs"
-
-        def flagged(tags: dict[str, str]) -> tuple[bool, tuple[str, str, str]]:
-            status = tags.get("status", "")
-            bad = tags.get("expected_response") == "false" or (
-                status.isdigit() and (int(status) >= 400 or int(status) == 0)
-            )
-            return (bad, key(tags))
-
-        _, window, marked = store.groups(metric, flagged, run=run.id, window=window_s)
-        total = int(sum(g.bucket.sum for g in marked.values()))
-        failed = [(k[1], int(g.bucket.sum), g.first, g.last) for k, g in marked.items() if k[0]]
-    else:
-        raise ConfigError(
-            f"run {run.id} has neither http_req_failed nor http_reqs: no HTTP request"
-        )
-    failed.sort(key=lambda row: (-row[1], row[0]))
-    rows = [
-        {
-            "status": status,
-            "endpoint": endpoint,
-            "error_code": code or None,
-            "count": count,
-            "share": count / total if total else None,
-            "first_seen": rfc3339(first),
-            "last_seen": rfc3339(last),
-        }
-        for (status, endpoint, code), count, first, last in failed[:limit]
-    ]
-    return {
-        **_head(run),
-        "window": window,
-        "source_metric": metric,
-        "requests": total,
-        "failed": sum(row[1] for row in failed),
-        "errors": rows,
-        "truncated": len(failed) > limit,
-    }
-
-
-def slowest_endpoints(
-    store: Store,
-    run_id: str = "latest",
-    stat: str = "p(95)",
-    window_s: float | None = None,
-    min_count: int = 20,
-    limit: int = 10,
-) -> dict[str, Any]:
-    """``http_req_duration`` per ``name`` (else ``url``) and ``method``, slowest by ``stat``
-    first; endpoints with fewer than ``min_count`` requests in the window are left out."""
-    _window(window_s)
-    _limit(limit)
-    check_stat(stat, "trend", "http_req_duration")
-    if min_count < 0:
-        raise ConfigError(f"min_count {min_count} must be 0 or more")
-    run = store.run(run_id)
-
-    def key(tags: dict[str, str]) -> tuple[str, str]:
-        return (_endpoint(tags), tags.get("method", ""))
-
-    _, window, durations = store.groups("http_req_duration", key, run=run.id, window=window_s)
-    failures: dict[tuple[str, str], Group] = {}
-    if "http_req_failed" in store.metrics(run.id):
-        _, _, failures = store.groups("http_req_failed", key, run=run.id, window=window_s)
-    rows: list[dict[str, Any]] = []
-    for group_key, group in durations.items():
-        bucket = group.bucket
-        if bucket.count < max(min_count, 1):
-            continue
-        endpoint, method = group_key
-        failed = failures.get(group_key)
-        values = {
-            name: bucket.stat(name) for name in ("count", "avg", "med", "p(95)", "p(99)", "max")
-        }
-        rows.append(
-            {
-                "endpoint": endpoint,
-                "method": method or None,
-                **values,
-                "stat": bucket.stat(stat),
-                "error_rate": failed.bucket.stat("rate") if failed is not None else None,
-            }
-        )
-    rows.sort(key=lambda row: (-(row["stat"] or 0.0), row["endpoint"]))
-    return {
-        **_head(run),
-        "window": window,
-        "ranked_by": stat,
-        "endpoints": rows[:limit],
-        "truncated": len(rows) > limit,
-    }
+    return {**run_head(run), "thresholds": rows, "failed": sum(1 for r in rows if r["ok"] is False)}
 
 
 # --- two runs ------------------------------------------------------------------------------------
@@ -393,7 +264,7 @@ def compare_runs(
 ) -> dict[str, Any]:
     """Each stat of each metric in both runs' summaries: baseline, candidate, change in %,
     biggest change first; and every threshold whose verdict differs."""
-    _limit(limit)
+    valid_limit(limit)
     base_run, cand_run = store.run(baseline_run_id), store.run(candidate_run_id)
     base = (_snapshot(store, base_run) or {}).get("metrics", {})
     cand = (_snapshot(store, cand_run) or {}).get("metrics", {})
@@ -434,8 +305,8 @@ def compare_runs(
                     {"metric": name, "threshold": source, "baseline_ok": was, "candidate_ok": now}
                 )
     return {
-        **_head(cand_run),
-        "baseline": _head(base_run),
+        **run_head(cand_run),
+        "baseline": run_head(base_run),
         "changes": rows[:limit],
         "thresholds_changed": flipped,
         "truncated": len(rows) > limit,
