@@ -28,7 +28,6 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 1000
 """The hard cap of every list (the store's own cap on series)."""
 RUN_STATES = ("any", "running", "finished", "interrupted", "stale")
-ENDPOINT_STATS = ("count", "avg", "min", "med", "max", "p(90)", "p(95)", "p(99)")
 
 
 def valid_limit(limit: int) -> int:
